@@ -1,0 +1,10 @@
+"""sparsetrt.exporter: spconv-compatible sparse layers, their CPU reference backend, and (soon) ONNX export.
+
+``SparseTensor`` and ``nn`` mirror spconv 2.x (``spconv.pytorch``) so trained weights load unchanged;
+``backend`` holds the rulebook construction and sparse compute every other part is checked against.
+"""
+
+from . import backend, nn
+from .sparse_tensor import SparseTensor
+
+__all__ = ["SparseTensor", "backend", "nn"]

@@ -1,0 +1,127 @@
+"""SparseTensor: features at active sites of a batched grid, with spconv 2.x's attributes and methods."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .backend.coords import check_indices
+from .backend.ops import densify
+
+
+class SparseTensor:
+    """A batch of sparse feature maps: ``features [N, C]`` at the sites ``indices [N, 1 + D]``.
+
+    ``indices`` holds ``(batch, *coords)`` in ``spatial_shape`` order (z, y, x for 3D), int32, as in
+    spconv 2.x's ``SparseConvTensor``. ``indice_dict`` caches rulebooks by ``indice_key`` (and, for
+    submanifold layers, by index set) and travels with the tensor through the layers.
+
+    ``validate=True`` (the default) checks the indices once at construction: integer dtype and shape,
+    every site inside ``batch_size x spatial_shape``, and no site twice; it raises a ValueError naming the
+    offending row. The check sorts the N sites; pass ``validate=False`` to skip it when the indices are
+    known to be valid (the layers do so for the tensors they create).
+    """
+
+    def __init__(
+        self,
+        features: torch.Tensor,
+        indices: torch.Tensor,
+        spatial_shape: Sequence[int],
+        batch_size: int,
+        indice_dict: dict[Any, Any] | None = None,
+        *,
+        validate: bool = True,
+    ) -> None:
+        self.spatial_shape = [int(s) for s in spatial_shape]
+        self.batch_size = int(batch_size)
+        if validate:
+            if self.batch_size < 1:
+                raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            if not isinstance(features, torch.Tensor) or features.dim() != 2:
+                shape = list(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+                raise ValueError(f"features must be a 2-D tensor [N, C], got {shape}")
+            if not features.dtype.is_floating_point:
+                raise ValueError(f"features must be floating point (float32 or float16), got {features.dtype}")
+            check_indices(indices, self.spatial_shape, self.batch_size)
+            if features.shape[0] != indices.shape[0]:
+                raise ValueError(
+                    f"features have {features.shape[0]} rows but indices have {indices.shape[0]}; "
+                    "each row of features belongs to the site in the same row of indices"
+                )
+            if indices.dtype != torch.int32:
+                indices = indices.to(torch.int32)
+        self._features = features
+        self.indices = indices
+        self.indice_dict: dict[Any, Any] = {} if indice_dict is None else indice_dict
+
+    # spconv makes features read-only so that rulebook caches never see features of another tensor.
+    @property
+    def features(self) -> torch.Tensor:
+        return self._features
+
+    @features.setter
+    def features(self, value: torch.Tensor) -> None:
+        raise AttributeError("features are read-only: use `x = x.replace_feature(new_features)`")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.spatial_shape)
+
+    @property
+    def spatial_size(self) -> int:
+        size = 1
+        for s in self.spatial_shape:
+            size *= s
+        return size
+
+    def __repr__(self) -> str:
+        return (
+            f"SparseTensor(features={list(self._features.shape)}, dtype={self._features.dtype}, "
+            f"spatial_shape={self.spatial_shape}, batch_size={self.batch_size})"
+        )
+
+    def replace_feature(self, features: torch.Tensor) -> SparseTensor:
+        """The same sites (and rulebook cache) with new features of the same row count."""
+        if features.shape[0] != self.indices.shape[0]:
+            raise ValueError(
+                f"replace_feature got {features.shape[0]} rows for a tensor with {self.indices.shape[0]} sites"
+            )
+        return SparseTensor(
+            features, self.indices, self.spatial_shape, self.batch_size, self.indice_dict, validate=False
+        )
+
+    def find_indice_pair(self, key: Any) -> Any:
+        return None if key is None else self.indice_dict.get(key)
+
+    def dense(self, channels_first: bool = True) -> torch.Tensor:
+        """``[B, C, *spatial_shape]`` (or channels last), zeros at inactive sites."""
+        return densify(self._features, self.indices, self.spatial_shape, self.batch_size, channels_first)
+
+    def __add__(self, other: SparseTensor | torch.Tensor) -> SparseTensor:
+        other_features = other.features if isinstance(other, SparseTensor) else other
+        return self.replace_feature(self._features + other_features)
+
+    __radd__ = __add__
+
+    @classmethod
+    def from_dense(cls, x: torch.Tensor) -> SparseTensor:
+        """From a channels-last dense ``[B, *spatial, C]``; sites with a nonzero channel are active."""
+        active = (x != 0).any(dim=-1)
+        idx = active.nonzero()
+        features = x[active]
+        return cls(features, idx.to(torch.int32), list(x.shape[1:-1]), int(x.shape[0]), validate=False)
+
+    @classmethod
+    def from_spconv(cls, tensor: Any, validate: bool = True) -> SparseTensor:
+        """From spconv's ``SparseConvTensor`` (spconv itself is not needed to call this)."""
+        return cls(tensor.features, tensor.indices, tensor.spatial_shape, tensor.batch_size, validate=validate)
+
+    def to_spconv(self) -> Any:
+        """To spconv's ``SparseConvTensor``; requires spconv to be installed."""
+        try:
+            import spconv.pytorch as spconv
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_spconv() needs spconv 2.x: pip install spconv (or spconv-cuXXX)") from exc
+        return spconv.SparseConvTensor(self._features, self.indices, self.spatial_shape, self.batch_size)

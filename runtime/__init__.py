@@ -1,0 +1,1 @@
+"""Runtime: the reference (CPU) runtime and the TensorRT engine runtime."""
