@@ -163,6 +163,32 @@ def _chunks(n: int, kernel_volume: int) -> range:
     return range(0, n, step) if n else range(0)
 
 
+def _lookup(
+    sorted_keys: torch.Tensor, order: torch.Tensor, query: torch.Tensor, valid: torch.Tensor, geo: ConvGeometry
+) -> torch.Tensor:
+    """Rows of the active sites with keys ``query`` [R * k_x, m] (-1 where absent or ``valid`` is False).
+
+    Along the last axis (dilation 1) consecutive taps have consecutive keys, so one binary search per
+    kernel row is enough: since keys are unique integers, the position of ``key + 1`` is the position of
+    ``key`` plus one if ``key`` is present. That cuts the searches, which dominate, by the kernel width.
+    """
+    n = sorted_keys.shape[0]
+    kx = geo.kernel_size[-1]
+    if kx == 1 or geo.dilation[-1] != 1:
+        pos = torch.searchsorted(sorted_keys, query).clamp_(max=n - 1)
+        found = valid & (sorted_keys[pos] == query)
+        return torch.where(found, order[pos], -1)
+    taps = query.view(-1, kx, query.shape[1])
+    pos = torch.searchsorted(sorted_keys, taps[:, 0].contiguous())
+    out = torch.empty_like(taps)
+    for t in range(kx):
+        clamped = pos.clamp(max=n - 1)
+        hit = (pos < n) & (sorted_keys[clamped] == taps[:, t])
+        out[:, t] = torch.where(hit, order[clamped], -1)
+        pos.add_(hit.to(pos.dtype))
+    return out.view_as(query).masked_fill_(~valid, -1)
+
+
 def _build_submanifold(
     indices: torch.Tensor, geo: ConvGeometry, spatial_shape: tuple[int, ...], batch_size: int
 ) -> torch.Tensor:
@@ -172,13 +198,22 @@ def _build_submanifold(
     if n == 0:
         return neighbors
     sorted_keys, order = torch.sort(encode(indices, batch_size, spatial_shape))
+    # With odd kernel sizes the kernel is symmetric about its centre: if output o reads input i through
+    # offset k, output i reads input o through the mirrored offset K-1-k, and the centre is the identity.
+    # So only the kernel rows up to the centre's are looked up.
+    symmetric = all(k % 2 == 1 for k in geo.kernel_size)
+    kx = geo.kernel_size[-1]
+    looked_up = (kvol // kx // 2 + 1) * kx if symmetric else kvol
     step = _chunks(n, kvol).step
     for start in range(0, n, step):
         part = indices[start : start + step]
         query, valid = _offset_keys(part, geo, spatial_shape, spatial_shape, batch_size)
-        pos = torch.searchsorted(sorted_keys, query).clamp_(max=n - 1)
-        found = valid & (sorted_keys[pos] == query)
-        neighbors[:, start : start + part.shape[0]] = torch.where(found, order[pos], -1).to(torch.int32)
+        found = _lookup(sorted_keys, order, query[:looked_up], valid[:looked_up], geo)
+        neighbors[:looked_up, start : start + part.shape[0]] = found.to(torch.int32)
+    if symmetric:
+        for k in range(kvol // 2):
+            outs = (neighbors[k] >= 0).nonzero().squeeze(1)
+            neighbors[kvol - 1 - k, neighbors[k, outs].to(torch.int64)] = outs.to(torch.int32)
     return neighbors
 
 
