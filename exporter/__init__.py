@@ -1,10 +1,12 @@
-"""sparsetrt.exporter: spconv-compatible sparse layers, their CPU reference backend, and (soon) ONNX export.
+"""sparsetrt.exporter: spconv-compatible sparse layers, their CPU reference backend, and the ONNX exporter.
 
 ``SparseTensor`` and ``nn`` mirror spconv 2.x (``spconv.pytorch``) so trained weights load unchanged;
 ``backend`` holds the rulebook construction and sparse compute every other part is checked against.
 """
 
 from . import backend, nn
+from .convert import convert
+from .export import export
 from .sparse_tensor import SparseTensor
 
-__all__ = ["SparseTensor", "backend", "nn"]
+__all__ = ["SparseTensor", "backend", "convert", "export", "nn"]

@@ -9,6 +9,7 @@ import torch
 
 from .backend.coords import check_indices
 from .backend.ops import densify
+from .onnx_ops import is_exporting, traced_densify
 
 
 class SparseTensor:
@@ -36,7 +37,7 @@ class SparseTensor:
     ) -> None:
         self.spatial_shape = [int(s) for s in spatial_shape]
         self.batch_size = int(batch_size)
-        if validate:
+        if validate and not is_exporting():  # a trace must record the model's ops, not our checks
             if self.batch_size < 1:
                 raise ValueError(f"batch_size must be >= 1, got {batch_size}")
             if not isinstance(features, torch.Tensor) or features.dim() != 2:
@@ -97,6 +98,12 @@ class SparseTensor:
 
     def dense(self, channels_first: bool = True) -> torch.Tensor:
         """``[B, C, *spatial_shape]`` (or channels last), zeros at inactive sites."""
+        if is_exporting():
+            dense = traced_densify(self._features, self.indices, self.spatial_shape, self.batch_size)
+            if channels_first:
+                return dense
+            ndim = len(self.spatial_shape)
+            return dense.permute(0, *range(2, ndim + 2), 1)
         return densify(self._features, self.indices, self.spatial_shape, self.batch_size, channels_first)
 
     def __add__(self, other: SparseTensor | torch.Tensor) -> SparseTensor:
@@ -125,3 +132,24 @@ class SparseTensor:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("to_spconv() needs spconv 2.x: pip install spconv (or spconv-cuXXX)") from exc
         return spconv.SparseConvTensor(self._features, self.indices, self.spatial_shape, self.batch_size)
+
+
+def is_sparse_tensor(x: Any) -> bool:
+    """Ours, or anything shaped like spconv's ``SparseConvTensor`` (duck-typed: spconv is optional)."""
+    return isinstance(x, SparseTensor) or all(
+        hasattr(x, name) for name in ("features", "indices", "spatial_shape", "batch_size", "replace_feature")
+    )
+
+
+def as_sparse_tensor(x: Any, layer: str = "this layer") -> SparseTensor:
+    """Our SparseTensor for ``x``: itself, or a spconv ``SparseConvTensor`` a user's forward built.
+
+    A model converted by ``sparsetrt.exporter.convert`` keeps its forward code, which may construct
+    ``spconv.SparseConvTensor(features, coords, shape, batch)``; the first layer it meets takes it over
+    (its indices are validated then, as at any construction).
+    """
+    if isinstance(x, SparseTensor):
+        return x
+    if is_sparse_tensor(x):
+        return SparseTensor(x.features, x.indices, x.spatial_shape, x.batch_size)
+    raise TypeError(f"{layer} takes a SparseTensor (sparsetrt's or spconv's), got {type(x).__name__}")

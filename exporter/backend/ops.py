@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -25,26 +25,39 @@ def sparse_conv(
     Differentiable with respect to features, weight and bias.
     """
     c_out, c_in = int(weight.shape[0]), int(weight.shape[-1])
-    kvol = rulebook.kernel_volume
     expected = (c_out, *rulebook.geometry.kernel_size, c_in)
     if tuple(weight.shape) != expected:
         raise ValueError(f"weight has shape {list(weight.shape)}, expected [C_out, *kernel, C_in] = {list(expected)}")
-    if features.dim() != 2 or features.shape[1] != c_in:
-        raise ValueError(f"features must be [N, {c_in}] for this weight, got {list(features.shape)}")
     if features.shape[0] != rulebook.num_in:
         raise ValueError(f"features have {features.shape[0]} rows but the rulebook's input has {rulebook.num_in} sites")
+    weight_kc = weight.reshape(c_out, rulebook.kernel_volume, c_in)
+    return conv_over_map(features, weight_kc, bias, rulebook.num_out, rulebook.pairs, rulebook.identity_offset)
+
+
+def conv_over_map(
+    features: torch.Tensor,
+    weight_kc: torch.Tensor,
+    bias: torch.Tensor | None,
+    num_out: int,
+    pairs: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    identity_offset: int | None = None,
+) -> torch.Tensor:
+    """The gather -> GEMM -> scatter loop, with ``weight_kc`` as ``[C_out, K, C_in]`` and ``pairs(k)``
+    giving offset k's ``(in_rows, out_rows)``."""
+    c_out, kvol, c_in = (int(v) for v in weight_kc.shape)
+    if features.dim() != 2 or features.shape[1] != c_in:
+        raise ValueError(f"features must be [N, {c_in}] for this weight, got {list(features.shape)}")
     dtype = _compute_dtype(features.dtype)
     x = features.to(dtype)
-    w = weight.to(dtype).reshape(c_out, kvol, c_in).permute(1, 2, 0)  # [K, C_in, C_out]
+    w = weight_kc.to(dtype).permute(1, 2, 0)  # [K, C_in, C_out]
     # In-place accumulation into a fresh buffer: autograd-safe (the buffer is no leaf that needs grad)
     # and no [M, C_out] temporary per offset.
-    out = x.new_zeros((rulebook.num_out, c_out))
-    identity = rulebook.identity_offset
+    out = x.new_zeros((num_out, c_out))
     for k in range(kvol):
-        if k == identity:
+        if k == identity_offset:
             out.addmm_(x, w[k])
             continue
-        in_rows, out_rows = rulebook.pairs(k)
+        in_rows, out_rows = pairs(k)
         if in_rows.numel():
             out.index_add_(0, out_rows, x.index_select(0, in_rows) @ w[k])
     if bias is not None:
@@ -52,23 +65,35 @@ def sparse_conv(
     return out.to(features.dtype)
 
 
+def map_pairs(neighbors: torch.Tensor) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """``pairs(k)`` for a bare neighbour map ``[K, M]`` (no Rulebook object to cache them on)."""
+
+    def pairs(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        out_rows = (neighbors[k] >= 0).nonzero().squeeze(1)
+        return neighbors[k].index_select(0, out_rows).to(torch.int64), out_rows
+
+    return pairs
+
+
 def sparse_max_pool(features: torch.Tensor, rulebook: Rulebook) -> torch.Tensor:
     """``out[m] = max_k features[neighbors[k, m]]`` over the *active* inputs only (no implicit zeros)."""
     if features.shape[0] != rulebook.num_in:
         raise ValueError(f"features have {features.shape[0]} rows but the rulebook's input has {rulebook.num_in} sites")
+    return max_pool_over_map(features, rulebook.kernel_volume, rulebook.num_out, rulebook.pairs)
+
+
+def max_pool_over_map(
+    features: torch.Tensor, kvol: int, num_out: int, pairs: Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
     channels = features.shape[1]
-    if rulebook.num_out == 0:
+    if num_out == 0:
         return features.new_zeros((0, channels))
-    in_rows = torch.cat([rulebook.pairs(k)[0] for k in range(rulebook.kernel_volume)])
-    out_rows = torch.cat([rulebook.pairs(k)[1] for k in range(rulebook.kernel_volume)])
-    out = features.new_zeros((rulebook.num_out, channels))
+    in_rows = torch.cat([pairs(k)[0] for k in range(kvol)])
+    out_rows = torch.cat([pairs(k)[1] for k in range(kvol)])
+    out = features.new_zeros((num_out, channels))
     # Every output site has at least one active input, so include_self=False leaves no placeholder behind.
     return out.scatter_reduce(
-        0,
-        out_rows.unsqueeze(1).expand(-1, channels),
-        features.index_select(0, in_rows),
-        "amax",
-        include_self=False,
+        0, out_rows.unsqueeze(1).expand(-1, channels), features.index_select(0, in_rows), "amax", include_self=False
     )
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..backend.geometry import ConvGeometry, ConvKind, IntOrSeq, expand_nd
 from ..backend.ops import sparse_conv
-from ..sparse_tensor import SparseTensor
+from ..onnx_ops import apply_activation, is_exporting, traced_conv
+from ..sparse_tensor import SparseTensor, as_sparse_tensor
 from .modules import SparseModule
 from .rulebooks import find_inverse, find_or_build
 
@@ -131,9 +131,8 @@ class SparseConvolution(SparseModule):
     def _layer_name(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})"
 
-    def forward(self, input: SparseTensor, add_input: SparseTensor | None = None) -> SparseTensor:
-        if not isinstance(input, SparseTensor):
-            raise TypeError(f"{self._layer_name()} takes a sparsetrt SparseTensor, got {type(input).__name__}")
+    def forward(self, input: Any, add_input: Any = None) -> SparseTensor:
+        input = as_sparse_tensor(input, self._layer_name())
         if input.features.shape[1] != self.in_channels:
             raise ValueError(
                 f"{self._layer_name()}: input has {input.features.shape[1]} channels, expected {self.in_channels}"
@@ -143,25 +142,23 @@ class SparseConvolution(SparseModule):
             cache = dict(input.indice_dict)
         else:
             rulebook, cache = find_or_build(input, self.geometry, self.indice_key, self._layer_name())
-        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER):
+        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER) and not is_exporting():
             buf = getattr(self, MAX_VOXELS_BUFFER)
             buf.fill_(max(int(buf.max()), rulebook.num_out))
-        features = sparse_conv(input.features, self.weight, self.bias, rulebook)
+        # With a residual add_input the activation comes after the add, so it cannot be fused.
+        fused = self._activation if add_input is None else None
+        if is_exporting():
+            features = traced_conv(input.features, rulebook.neighbors, self.weight, self.bias, fused, self.act_alpha)
+        else:
+            features = apply_activation(
+                sparse_conv(input.features, self.weight, self.bias, rulebook), fused, self.act_alpha
+            )
         if add_input is not None:
-            features = features + add_input.features
-        if self._activation == "relu":
-            features = F.relu(features)
-        elif self._activation == "sigmoid":
-            features = torch.sigmoid(features)
-        elif self._activation == "leaky_relu":
-            features = F.leaky_relu(features, self.act_alpha)
+            features = apply_activation(
+                features + as_sparse_tensor(add_input).features, self._activation, self.act_alpha
+            )
         return SparseTensor(
-            features,
-            rulebook.out_indices,
-            list(rulebook.out_spatial_shape),
-            input.batch_size,
-            cache,
-            validate=False,
+            features, rulebook.out_indices, list(rulebook.out_spatial_shape), input.batch_size, cache, validate=False
         )
 
     def extra_repr(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..sparse_tensor import SparseTensor
+from ..sparse_tensor import as_sparse_tensor, is_sparse_tensor
 
 
 class SparseModule(nn.Module):
@@ -17,6 +17,14 @@ class SparseModule(nn.Module):
     def __init__(self, name: str | None = None) -> None:
         super().__init__()
         self.name = name
+
+
+def is_sparse_module(module: nn.Module) -> bool:
+    """Ours, or a user's subclass of spconv's SparseModule (a residual block, say), which takes the
+    whole sparse tensor rather than its features."""
+    return isinstance(module, SparseModule) or any(
+        cls.__name__ == "SparseModule" and cls.__module__.startswith("spconv") for cls in type(module).__mro__
+    )
 
 
 class SparseSequential(SparseModule):
@@ -56,9 +64,9 @@ class SparseSequential(SparseModule):
 
     def forward(self, input: Any) -> Any:
         for module in self._modules.values():
-            if isinstance(module, SparseModule):
+            if is_sparse_module(module):
                 input = module(input)
-            elif isinstance(input, SparseTensor):
+            elif is_sparse_tensor(input):
                 if input.indices.shape[0] != 0:
                     input = input.replace_feature(module(input.features))
             else:
@@ -69,5 +77,5 @@ class SparseSequential(SparseModule):
 class ToDense(SparseModule):
     """SparseTensor -> dense ``[B, C, *spatial_shape]``."""
 
-    def forward(self, x: SparseTensor) -> torch.Tensor:
-        return x.dense()
+    def forward(self, x: Any) -> torch.Tensor:
+        return as_sparse_tensor(x, "ToDense").dense()

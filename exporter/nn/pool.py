@@ -8,7 +8,8 @@ import torch
 
 from ..backend.geometry import ConvGeometry, ConvKind, IntOrSeq, expand_nd
 from ..backend.ops import sparse_max_pool
-from ..sparse_tensor import SparseTensor
+from ..onnx_ops import is_exporting, traced_max_pool
+from ..sparse_tensor import SparseTensor, as_sparse_tensor
 from .conv import MAX_VOXELS_BUFFER
 from .modules import SparseModule
 from .rulebooks import find_or_build
@@ -46,14 +47,16 @@ class SparseMaxPool(SparseModule):
             self.register_buffer(MAX_VOXELS_BUFFER, torch.zeros(1, dtype=torch.int32))
         self.record_voxel_count = record_voxel_count
 
-    def forward(self, input: SparseTensor) -> SparseTensor:
-        if not isinstance(input, SparseTensor):
-            raise TypeError(f"{type(self).__name__} takes a sparsetrt SparseTensor, got {type(input).__name__}")
+    def forward(self, input: Any) -> SparseTensor:
+        input = as_sparse_tensor(input, type(self).__name__)
         rulebook, cache = find_or_build(input, self.geometry, self.indice_key, type(self).__name__)
-        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER):
+        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER) and not is_exporting():
             buf = getattr(self, MAX_VOXELS_BUFFER)
             buf.fill_(max(int(buf.max()), rulebook.num_out))
-        features = sparse_max_pool(input.features, rulebook)
+        if is_exporting():
+            features = traced_max_pool(input.features, rulebook.neighbors)
+        else:
+            features = sparse_max_pool(input.features, rulebook)
         return SparseTensor(
             features,
             rulebook.out_indices,

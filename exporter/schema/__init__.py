@@ -1,0 +1,116 @@
+"""The op schema: one machine-readable description (``sparsetrt_ops.json``) of our custom ONNX ops.
+
+The exporter emits nodes from it, the reference runtime checks nodes against it, ONNX learns the ops
+(and their shape inference) from it, the plugin creators are checked against it, and the op docs are
+generated from it. Change an op here first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+DOMAIN = "sparsetrt"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # "int32" or "T"
+    shape: tuple[str, ...]
+    optional: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    type: str  # "int", "ints" or "float"
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    since_version: int
+    doc: str
+    inputs: tuple[Param, ...]
+    outputs: tuple[Param, ...]
+    attributes: tuple[Attr, ...]
+
+    def attribute(self, name: str) -> Attr:
+        for a in self.attributes:
+            if a.name == name:
+                return a
+        raise KeyError(f"{self.name} has no attribute {name!r}")
+
+
+@dataclass(frozen=True)
+class Schema:
+    domain: str
+    version: int
+    doc: str
+    ops: dict[str, OpDef]
+
+
+def _param(d: dict[str, Any]) -> Param:
+    return Param(d["name"], d["type"], tuple(d["shape"]), bool(d.get("optional", False)), d.get("doc", ""))
+
+
+@cache
+def load() -> Schema:
+    """The schema, parsed once."""
+    raw = json.loads(resources.files(__package__).joinpath("sparsetrt_ops.json").read_text())
+    ops = {
+        o["name"]: OpDef(
+            name=o["name"],
+            since_version=int(o["since_version"]),
+            doc=o["doc"],
+            inputs=tuple(_param(p) for p in o["inputs"]),
+            outputs=tuple(_param(p) for p in o["outputs"]),
+            attributes=tuple(Attr(a["name"], a["type"], a.get("doc", "")) for a in o["attributes"]),
+        )
+        for o in raw["ops"]
+    }
+    if raw["domain"] != DOMAIN:
+        raise ValueError(f"schema domain {raw['domain']!r} != {DOMAIN!r}")
+    return Schema(raw["domain"], int(raw["version"]), raw["doc"], ops)
+
+
+def op(name: str) -> OpDef:
+    try:
+        return load().ops[name]
+    except KeyError:
+        raise KeyError(f"no op {name!r} in the sparsetrt schema; known: {sorted(load().ops)}") from None
+
+
+def check_attributes(op_name: str, attrs: dict[str, Any]) -> None:
+    """Raise if ``attrs`` (name -> python value) are not exactly the op's declared attributes.
+
+    TensorRT's ONNX parser silently drops attributes a plugin creator does not declare, so an attribute
+    missing from the schema would be lost without a word: we refuse it at export instead.
+    """
+    definition = op(op_name)
+    declared = {a.name for a in definition.attributes}
+    if set(attrs) != declared:
+        raise ValueError(
+            f"{op_name}: attributes {sorted(attrs)} do not match the schema's {sorted(declared)} "
+            "(missing or undeclared attributes)"
+        )
+    for name, value in attrs.items():
+        kind = definition.attribute(name).type
+        ok = (
+            (kind == "int" and isinstance(value, int))
+            or (kind == "float" and isinstance(value, float))
+            or (kind == "ints" and isinstance(value, list | tuple) and all(isinstance(v, int) for v in value))
+        )
+        if not ok:
+            raise ValueError(f"{op_name}.{name} must be {kind}, got {value!r}")
+
+
+def kernel_volume(kernel_size: list[int]) -> int:
+    return math.prod(kernel_size)

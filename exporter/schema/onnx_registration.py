@@ -1,0 +1,132 @@
+"""Teach ONNX our ops: register their schemas (from ``sparsetrt_ops.json``) with shape inference, so
+``onnx.checker.check_model(full_check=True)`` validates exported files and every tensor gets the shape
+that can be known statically."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import onnx
+from onnx import TensorProto, helper
+from onnx.defs import OpSchema
+
+from . import DOMAIN, OpDef, load
+
+_ATTR_TYPES = {
+    "int": OpSchema.AttrType.INT,
+    "ints": OpSchema.AttrType.INTS,
+    "float": OpSchema.AttrType.FLOAT,
+}
+_FLOATS = ["tensor(float)", "tensor(float16)"]
+
+Dim = int | str | None
+
+
+def _attr(ctx, name: str):
+    proto = ctx.get_attribute(name)
+    return None if proto is None else helper.get_attribute_value(proto)
+
+
+def _input_dims(ctx, i: int) -> list[Dim] | None:
+    tp = ctx.get_input_type(i)
+    if tp is None or not tp.tensor_type.HasField("shape"):
+        return None
+    dims: list[Dim] = []
+    for d in tp.tensor_type.shape.dim:
+        dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
+    return dims
+
+
+def _input_elem(ctx, i: int) -> int:
+    tp = ctx.get_input_type(i)
+    return tp.tensor_type.elem_type if tp is not None else TensorProto.UNDEFINED
+
+
+def _set(ctx, i: int, elem: int, dims: list[Dim] | None) -> None:
+    ctx.set_output_type(i, helper.make_tensor_type_proto(elem, dims))
+
+
+def _dim(dims: list[Dim] | None, i: int) -> Dim:
+    return None if dims is None or len(dims) <= i else dims[i]
+
+
+def _subm(ctx) -> None:
+    k = math.prod(_attr(ctx, "kernel_size"))
+    _set(ctx, 0, TensorProto.INT32, [k, _dim(_input_dims(ctx, 0), 0)])
+
+
+def _sparse(ctx) -> None:
+    k = math.prod(_attr(ctx, "kernel_size"))
+    d = len(_attr(ctx, "spatial_shape"))
+    _set(ctx, 0, TensorProto.INT32, [None, d + 1])
+    _set(ctx, 1, TensorProto.INT32, [k, None])
+    _set(ctx, 2, TensorProto.INT32, [])
+
+
+def _inverse(ctx) -> None:
+    _set(ctx, 0, TensorProto.INT32, [_dim(_input_dims(ctx, 0), 0), _dim(_input_dims(ctx, 1), 0)])
+
+
+def _conv(ctx) -> None:
+    w = _input_dims(ctx, 2)
+    _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 1), 1), _dim(w, 0)])
+
+
+def _pool(ctx) -> None:
+    _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 1), 1), _dim(_input_dims(ctx, 0), 1)])
+
+
+def _densify(ctx) -> None:
+    dims = [_attr(ctx, "batch_size"), _dim(_input_dims(ctx, 0), 1), *_attr(ctx, "spatial_shape")]
+    _set(ctx, 0, _input_elem(ctx, 0), dims)
+
+
+SHAPE_FUNCTIONS: dict[str, Callable] = {
+    "SubmRulebook": _subm,
+    "SparseRulebook": _sparse,
+    "InverseRulebook": _inverse,
+    "SparseConv": _conv,
+    "SparseMaxPool": _pool,
+    "Densify": _densify,
+}
+
+
+def _formal(p, is_input: bool) -> OpSchema.FormalParameter:
+    type_str = "T" if p.type == "T" else f"tensor({p.type})"
+    option = OpSchema.FormalParameterOption.Optional if p.optional else OpSchema.FormalParameterOption.Single
+    return OpSchema.FormalParameter(p.name, type_str, p.doc, param_option=option)
+
+
+def _onnx_schema(definition: OpDef) -> OpSchema:
+    uses_t = any(p.type == "T" for p in (*definition.inputs, *definition.outputs))
+    schema = OpSchema(
+        definition.name,
+        DOMAIN,
+        definition.since_version,
+        definition.doc,
+        inputs=[_formal(p, True) for p in definition.inputs],
+        outputs=[_formal(p, False) for p in definition.outputs],
+        type_constraints=[("T", _FLOATS, "float32 or float16 features")] if uses_t else [],
+        attributes=[
+            OpSchema.Attribute(a.name, _ATTR_TYPES[a.type], a.doc, required=True) for a in definition.attributes
+        ],
+    )
+    schema.set_type_and_shape_inference_function(SHAPE_FUNCTIONS[definition.name])
+    return schema
+
+
+_registered = False
+
+
+def register_onnx_schemas() -> None:
+    """Register every op of the schema with ONNX (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    for definition in load().ops.values():
+        try:
+            onnx.defs.get_schema(definition.name, definition.since_version, DOMAIN)
+        except onnx.defs.SchemaError:
+            onnx.defs.register_schema(_onnx_schema(definition))
+    _registered = True
