@@ -1,1 +1,5 @@
-"""Runtime: the reference (CPU) runtime and the TensorRT engine runtime."""
+"""sparsetrt.runtime: the reference (CPU) runtime, and (to come) the TensorRT engine runtime."""
+
+from .reference import ReferenceSession
+
+__all__ = ["ReferenceSession"]

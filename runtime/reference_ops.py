@@ -1,0 +1,72 @@
+"""CPU kernels of the ``sparsetrt`` ops for the reference runtime, on the reference backend (torch).
+
+Each kernel takes the node's inputs as torch tensors and its attributes as Python values and returns
+its outputs; the semantics are the schema's (``exporter/schema/sparsetrt_ops.json``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from sparsetrt.exporter.backend import ops as backend_ops
+from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
+from sparsetrt.exporter.backend.rulebook import build_rulebook
+from sparsetrt.exporter.onnx_ops import apply_activation
+
+ACTIVATION_NAMES = {0: None, 1: "relu", 2: "leaky_relu", 3: "sigmoid"}
+
+Pairs = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _batch_extent(indices: torch.Tensor) -> int:
+    # Rulebooks only need the batch extent to size their int64 keys; the data gives it.
+    return int(indices[:, 0].max()) + 1 if indices.shape[0] else 1
+
+
+def subm_rulebook(indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
+    ndim = len(attrs["spatial_shape"])
+    geo = ConvGeometry.make(ConvKind.SUBMANIFOLD, ndim, attrs["kernel_size"], 1, 0, attrs["dilation"])
+    return [build_rulebook(indices, attrs["spatial_shape"], _batch_extent(indices), geo).neighbors]
+
+
+def sparse_rulebook(indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
+    ndim = len(attrs["spatial_shape"])
+    kind = ConvKind.TRANSPOSED if attrs["transposed"] else ConvKind.REGULAR
+    geo = ConvGeometry.make(
+        kind, ndim, attrs["kernel_size"], attrs["stride"], attrs["padding"], attrs["dilation"], attrs["output_padding"]
+    )
+    rb = build_rulebook(indices, attrs["spatial_shape"], _batch_extent(indices), geo)
+    if attrs["max_out"] and rb.num_out > attrs["max_out"]:
+        raise RuntimeError(
+            f"SparseRulebook creates {rb.num_out} output sites, more than its bound max_out={attrs['max_out']}: "
+            "raise the bound at export (max_out) or feed fewer voxels"
+        )
+    return [rb.out_indices, rb.neighbors, torch.tensor(rb.num_out, dtype=torch.int32)]
+
+
+def inverse_rulebook(neighbors: torch.Tensor, indices: torch.Tensor) -> list[torch.Tensor]:
+    inv = torch.full((neighbors.shape[0], indices.shape[0]), -1, dtype=torch.int32)
+    k_idx, m_idx = (neighbors >= 0).nonzero(as_tuple=True)
+    inv[k_idx, neighbors[k_idx, m_idx].to(torch.int64)] = m_idx.to(torch.int32)
+    return [inv]
+
+
+def sparse_conv(
+    features: torch.Tensor,
+    neighbors: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    attrs: dict,
+    pairs: Pairs,
+) -> list[torch.Tensor]:
+    out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], pairs)
+    return [apply_activation(out, ACTIVATION_NAMES[attrs["activation"]], attrs["alpha"])]
+
+
+def sparse_max_pool(features: torch.Tensor, neighbors: torch.Tensor, pairs: Pairs) -> list[torch.Tensor]:
+    return [backend_ops.max_pool_over_map(features, neighbors.shape[0], neighbors.shape[1], pairs)]
+
+
+def densify(features: torch.Tensor, indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
+    return [backend_ops.densify(features, indices, attrs["spatial_shape"], attrs["batch_size"])]
