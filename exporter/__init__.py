@@ -8,5 +8,6 @@ from . import backend, nn
 from .convert import convert
 from .export import export
 from .sparse_tensor import SparseTensor
+from .summary import summary
 
-__all__ = ["SparseTensor", "backend", "convert", "export", "nn"]
+__all__ = ["SparseTensor", "backend", "convert", "export", "nn", "summary"]

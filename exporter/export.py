@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import onnx
@@ -14,11 +15,20 @@ from torch import nn
 
 from .convert import WeightLayout, convert
 from .graph_passes import optimize
+from .onnx_ops import export_options
 from .schema import DOMAIN, load
 from .schema.onnx_registration import register_onnx_schemas
 
 DEFAULT_OPSET = 17
 VOXEL_AXIS = "num_voxels"
+
+
+@contextlib.contextmanager
+def _reset_options() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        export_options["max_sites"] = 0
 
 
 def _default_dynamic_axes(args: Sequence[Any], input_names: list[str]) -> dict[str, dict[int, str]]:
@@ -43,6 +53,7 @@ def export(
     weight_layout: WeightLayout = "spconv2",
     fold_batchnorm: bool = True,
     fuse_activations: bool = True,
+    max_sites: int = 0,
 ) -> onnx.ModelProto:
     """Export ``model`` (spconv 2.x or sparsetrt layers; converted first) the way ``torch.onnx.export``
     does, tracing it on ``args``. Returns the saved ModelProto.
@@ -53,6 +64,9 @@ def export(
       Sigmoid into its ``activation`` attribute, identical rulebook nodes merged and dead nodes removed.
     - ``fp16=True`` stores weights and float inputs/outputs as float16; a weight beyond float16's range
       raises instead of overflowing.
+    - ``max_sites > 0`` bounds the sites any strided or transposed layer may create (recorded as each
+      SparseRulebook's ``max_out``); a run that exceeds it fails with an error, never truncates. 0 lets
+      the runtime derive a bound (N x kernel volume).
     - The file passes ``onnx.checker.check_model(full_check=True)`` with our op schemas registered.
     """
     register_onnx_schemas()
@@ -62,8 +76,11 @@ def export(
     dynamic_axes = _default_dynamic_axes(args, input_names) if dynamic_axes is None else dynamic_axes
     converted = convert(model, weight_layout=weight_layout).eval()
 
+    if max_sites < 0:
+        raise ValueError(f"max_sites must be >= 0 (0 = no user bound), got {max_sites}")
     buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    export_options["max_sites"] = max_sites
+    with _reset_options(), torch.no_grad(), warnings.catch_warnings():
         # The legacy (TorchScript) exporter is the one that records autograd Functions as custom nodes.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")

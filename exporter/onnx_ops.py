@@ -17,6 +17,9 @@ from .schema import DOMAIN, check_attributes
 
 ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
 
+# Options of the export in progress (set by export(), read while tracing).
+export_options = {"max_sites": 0}
+
 
 def is_exporting() -> bool:
     return torch.onnx.is_in_onnx_export()
@@ -152,9 +155,10 @@ def apply_activation(x: torch.Tensor, activation: str | None, alpha: float) -> t
 
 # ------------------------------------------------------------------------------------ entry points
 def traced_rulebook(
-    indices: torch.Tensor, spatial_shape: list[int], batch_size: int, geometry: ConvGeometry, max_out: int = 0
+    indices: torch.Tensor, spatial_shape: list[int], batch_size: int, geometry: ConvGeometry
 ) -> Rulebook:
     """A Rulebook whose tensors are outputs of one recorded rulebook node."""
+    max_out = int(export_options["max_sites"])
     shape = tuple(int(s) for s in spatial_shape)
     if geometry.kind is ConvKind.SUBMANIFOLD:
         neighbors = _SubmRulebook.apply(indices, shape, batch_size, geometry)

@@ -1,0 +1,159 @@
+"""convert(), export() and ReferenceSession: options, errors, and the example script."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from oracles import clustered_sites, spconv_forward
+
+from sparsetrt.exporter import SparseTensor, convert, export, summary
+from sparsetrt.exporter import nn as snn
+from sparsetrt.runtime import ReferenceSession
+
+spconv = pytest.importorskip("spconv.pytorch", reason="spconv 2.3.8 is a test dependency: pip install -e '.[test]'")
+
+SHAPE = [9, 12, 13]
+
+
+class SpconvNet(torch.nn.Module):
+    """A forward that builds spconv's tensor from plain tensors, as OpenPCDet backbones do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = spconv.SubMConv3d(3, 8, 3, indice_key="s1")
+        self.b = spconv.SparseConv3d(8, 8, 3, 2, 1, indice_key="d1")
+        self.pool = spconv.SparseMaxPool3d(2, 1)
+        self.up = spconv.SparseInverseConv3d(8, 4, 3, indice_key="d1")
+
+    def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int):
+        x = spconv.SparseConvTensor(features, coords, SHAPE, batch_size)
+        x = self.a(x)
+        x = x.replace_feature(torch.relu(x.features))
+        y = self.b(x)
+        y = y.replace_feature(torch.relu(y.features))
+        z = self.up(y)
+        return z.features, z.indices, self.pool(y).dense()
+
+
+def _inputs(gen, n=120, batch_size=2):
+    idx = clustered_sites(gen, n, SHAPE, batch_size)
+    return torch.randn(idx.shape[0], 3, generator=gen), idx, batch_size
+
+
+def test_convert_keeps_forward_and_outputs(gen):
+    model = SpconvNet().eval()
+    converted = convert(model)
+    assert not any(type(m).__module__.startswith("spconv") for m in converted.modules())
+    assert any(type(m).__module__.startswith("spconv") for m in model.modules()), "convert copies by default"
+    args = _inputs(gen)
+    ref = spconv_forward(model, *args)
+    with torch.no_grad():
+        got = converted(*args)
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-5)
+    assert torch.equal(got[1], ref[1])
+    torch.testing.assert_close(got[2], ref[2], rtol=1e-5, atol=1e-5)
+
+
+def test_convert_reads_spconv1_weights(gen):
+    model = SpconvNet().eval()
+    v1 = SpconvNet().eval()
+    v1.load_state_dict(model.state_dict())
+    with torch.no_grad():  # what a spconv 1.x checkpoint holds: [*kernel, C_in, C_out]
+        for m in v1.modules():
+            if isinstance(m, spconv.SparseConv3d | spconv.SubMConv3d | spconv.SparseInverseConv3d):
+                m.weight = torch.nn.Parameter(m.weight.permute(1, 2, 3, 4, 0).contiguous())
+    a, b = convert(model), convert(v1, weight_layout="spconv1")
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(p, q), name
+    with pytest.raises(ValueError, match=r"spconv 1\.x weight must be"):
+        convert(model, weight_layout="spconv1")
+
+
+def test_unsupported_modules_are_named():
+    model = torch.nn.Sequential(spconv.SparseSequential(spconv.SparseAvgPool3d(2)))
+    with pytest.raises(NotImplementedError, match=r"0\.0 \(spconv\.pytorch\.pool\.SparseAvgPool3d\)"):
+        convert(model)
+
+
+def test_export_spconv_forward_and_run(gen):
+    model = SpconvNet().eval()
+    buf = io.BytesIO()
+    export(model, _inputs(gen), buf, input_names=["features", "coords"], output_names=["f", "i", "bev"])
+    proto = onnx.load_from_string(buf.getvalue())
+    text = summary(proto)
+    assert "InverseRulebook" in text and "SparseMaxPool x1" in text and "Densify" in text
+    session = ReferenceSession(proto)
+    for n in (60, 200):
+        features, coords, bs = _inputs(gen, n)
+        ref = spconv_forward(model, features, coords, bs)
+        f, i, bev = session.run(None, {"features": features.numpy(), "coords": coords.numpy()})
+        assert np.array_equal(i, ref[1].numpy())  # the inverse conv restores the input sites, in order
+        np.testing.assert_allclose(f, ref[0].numpy(), rtol=1e-4, atol=1e-4)
+        # spconv's CPU max pool clamps at 0; after a ReLU both are the true max.
+        np.testing.assert_allclose(bev, ref[2].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_reference_session_rejects_bad_feeds(gen, tmp_path):
+    net = snn.SparseSequential(snn.SubMConv3d(3, 4, 3), snn.ToDense())
+    path = tmp_path / "m.onnx"
+    features, coords, _ = _inputs(gen)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, f, c):
+            return self.net(SparseTensor(f, c, SHAPE, 2))
+
+    export(Wrap().eval(), (features, coords), path, input_names=["f", "c"])
+    session = ReferenceSession(path)
+    with pytest.raises(ValueError, match="lacks"):
+        session.run(None, {"f": features.numpy()})
+    with pytest.raises(ValueError, match="input 'f' is float64"):
+        session.run(None, {"f": features.double().numpy(), "c": coords.numpy()})
+    with pytest.raises(ValueError, match=r"input 'c' has shape \[120, 3\]"):
+        session.run(None, {"f": features.numpy(), "c": coords[:, :3].numpy()})
+    with pytest.raises(ValueError, match="unknown output names"):
+        session.run(["nope"], {"f": features.numpy(), "c": coords.numpy()})
+
+
+def test_reference_session_rejects_unknown_ops_and_attributes(gen, tmp_path):
+    bad = onnx.helper.make_node("SparseConv", ["x", "n", "w"], ["y"], domain="sparsetrt", activation=0)
+    graph = onnx.helper.make_graph([bad], "g", [], [])
+    with pytest.raises(ValueError, match=r"SparseConv: attributes \['activation'\] do not match"):
+        ReferenceSession(onnx.helper.make_model(graph))
+    other = onnx.helper.make_node("Foo", [], ["y"], domain="acme")
+    with pytest.raises(ValueError, match="domain 'acme'"):
+        ReferenceSession(onnx.helper.make_model(onnx.helper.make_graph([other], "g", [], [])))
+
+
+def test_example_runs(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "examples" / "export_spconv_model.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "m.onnx")], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "computes what the spconv model computes" in result.stdout
+
+
+def test_max_sites_bound_is_enforced_not_truncated(gen):
+    model = SpconvNet().eval()
+    args = _inputs(gen, 150)
+    with pytest.raises(ValueError, match="more than its bound max_out=5"):
+        export(model, args, io.BytesIO(), input_names=["features", "coords"], max_sites=5)
+    buf = io.BytesIO()
+    export(model, _inputs(gen, 20), buf, input_names=["features", "coords"], max_sites=80)
+    proto = onnx.load_from_string(buf.getvalue())
+    rulebooks = [n for n in proto.graph.node if n.op_type == "SparseRulebook"]
+    assert rulebooks and all(a.i == 80 for n in rulebooks for a in n.attribute if a.name == "max_out")
+    features, coords, _ = _inputs(gen, 150)
+    with pytest.raises(RuntimeError, match="more than its bound max_out=80"):
+        ReferenceSession(proto).run(None, {"features": features.numpy(), "coords": coords.numpy()})
