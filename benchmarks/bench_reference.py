@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 import torch
+
 from sparsetrt.exporter.backend import ConvGeometry, ConvKind, build_rulebook, sparse_conv
 
 GRID = (41, 1440, 1440)

@@ -17,6 +17,7 @@ import onnx
 import onnxruntime as ort
 import torch
 from onnx import helper, numpy_helper
+
 from sparsetrt.exporter.schema import DOMAIN, check_attributes, op
 from sparsetrt.exporter.schema.onnx_registration import register_onnx_schemas
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
 from sparsetrt.exporter.backend import ops as backend_ops
 from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
 from sparsetrt.exporter.backend.rulebook import build_rulebook

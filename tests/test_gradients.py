@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from oracles import clustered_sites
+
 from sparsetrt.exporter.backend import ConvGeometry, ConvKind, build_rulebook, sparse_conv, sparse_max_pool
 
 

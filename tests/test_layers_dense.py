@@ -17,6 +17,7 @@ from oracles import (
     sample,
     to_dense,
 )
+
 from sparsetrt.exporter import SparseTensor
 from sparsetrt.exporter import nn as snn
 

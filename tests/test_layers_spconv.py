@@ -12,6 +12,7 @@ from oracles import (
     random_sites,
     spconv_forward,
 )
+
 from sparsetrt.exporter import SparseTensor
 from sparsetrt.exporter import nn as snn
 from sparsetrt.exporter.backend import ConvGeometry, ConvKind, build_rulebook

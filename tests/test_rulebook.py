@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from oracles import border_sites, brute_force_pairs, clustered_sites, random_sites
+
 from sparsetrt.exporter.backend import ConvGeometry, ConvKind, build_rulebook
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from oracles import clustered_sites, to_dense
+
 from sparsetrt.exporter import SparseTensor
 from sparsetrt.exporter import nn as snn
 
