@@ -12,7 +12,7 @@ from torch.autograd import Function
 
 from .backend import ops as backend_ops
 from .backend.geometry import ConvGeometry, ConvKind
-from .backend.rulebook import Rulebook, build_rulebook
+from .backend.rulebook import Rulebook, build_rulebook, invert_map
 from .schema import DOMAIN, check_attributes
 
 ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
@@ -85,10 +85,7 @@ class _SparseRulebook(Function):
 class _InverseRulebook(Function):
     @staticmethod
     def forward(ctx, neighbors, indices):
-        inv = torch.full((neighbors.shape[0], indices.shape[0]), -1, dtype=torch.int32)
-        k_idx, m_idx = (neighbors >= 0).nonzero(as_tuple=True)
-        inv[k_idx, neighbors[k_idx, m_idx].to(torch.int64)] = m_idx.to(torch.int32)
-        return inv
+        return invert_map(neighbors, indices.shape[0])
 
     @staticmethod
     def symbolic(g, neighbors, indices):
@@ -177,17 +174,7 @@ def traced_rulebook(
 
 
 def traced_inverse(rb: Rulebook) -> Rulebook:
-    neighbors = _InverseRulebook.apply(rb.neighbors, rb.in_indices)
-    return Rulebook(
-        geometry=rb.geometry,
-        neighbors=neighbors,
-        in_indices=rb.out_indices,
-        out_indices=rb.in_indices,
-        in_spatial_shape=rb.out_spatial_shape,
-        out_spatial_shape=rb.in_spatial_shape,
-        batch_size=rb.batch_size,
-        inverse=True,
-    )
+    return rb.inverse_with(_InverseRulebook.apply(rb.neighbors, rb.in_indices))
 
 
 def traced_conv(

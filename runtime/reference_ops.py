@@ -12,7 +12,7 @@ import torch
 
 from sparsetrt.exporter.backend import ops as backend_ops
 from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
-from sparsetrt.exporter.backend.rulebook import build_rulebook
+from sparsetrt.exporter.backend.rulebook import build_rulebook, invert_map
 from sparsetrt.exporter.onnx_ops import apply_activation
 
 ACTIVATION_NAMES = {0: None, 1: "relu", 2: "leaky_relu", 3: "sigmoid"}
@@ -47,10 +47,7 @@ def sparse_rulebook(indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
 
 
 def inverse_rulebook(neighbors: torch.Tensor, indices: torch.Tensor) -> list[torch.Tensor]:
-    inv = torch.full((neighbors.shape[0], indices.shape[0]), -1, dtype=torch.int32)
-    k_idx, m_idx = (neighbors >= 0).nonzero(as_tuple=True)
-    inv[k_idx, neighbors[k_idx, m_idx].to(torch.int64)] = m_idx.to(torch.int32)
-    return [inv]
+    return [invert_map(neighbors, indices.shape[0])]
 
 
 def sparse_conv(

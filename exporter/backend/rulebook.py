@@ -87,19 +87,24 @@ class Rulebook:
         For a regular conv an input site and an offset determine the output site, so the transposed
         map is again single-valued and output-stationary. Computed once and cached.
         """
-        if self._inverse is not None:
-            return self._inverse
+        self.check_invertible()
+        if self._inverse is None:
+            self._inverse = self.inverse_with(invert_map(self.neighbors, self.num_in))
+        return self._inverse
+
+    def check_invertible(self) -> None:
         if self.geometry.kind is not ConvKind.REGULAR or self.inverse:
             raise ValueError(
                 "only the rulebook of a regular (non-submanifold, non-transposed) sparse conv or max pool "
                 "can be inverted; SparseInverseConv needs the indice_key of such a layer"
             )
-        inv = torch.full((self.kernel_volume, self.num_in), -1, dtype=torch.int32, device=self.neighbors.device)
-        k_idx, m_idx = (self.neighbors >= 0).nonzero(as_tuple=True)
-        inv[k_idx, self.neighbors[k_idx, m_idx].to(torch.int64)] = m_idx.to(torch.int32)
-        self._inverse = Rulebook(
+
+    def inverse_with(self, neighbors: torch.Tensor) -> Rulebook:
+        """The inverse rulebook around a given inverse map (while exporting, a traced node's output)."""
+        self.check_invertible()
+        return Rulebook(
             geometry=self.geometry,
-            neighbors=inv,
+            neighbors=neighbors,
             in_indices=self.out_indices,
             out_indices=self.in_indices,
             in_spatial_shape=self.out_spatial_shape,
@@ -107,7 +112,17 @@ class Rulebook:
             batch_size=self.batch_size,
             inverse=True,
         )
-        return self._inverse
+
+
+def invert_map(neighbors: torch.Tensor, num_in: int) -> torch.Tensor:
+    """``inv[k, n] = m`` where ``neighbors[k, m] = n``: a regular conv's map run backwards, ``[K, num_in]``.
+
+    For a regular conv an input site and an offset determine the output site, so no two pairs collide.
+    """
+    inv = torch.full((neighbors.shape[0], num_in), -1, dtype=torch.int32, device=neighbors.device)
+    k_idx, m_idx = (neighbors >= 0).nonzero(as_tuple=True)
+    inv[k_idx, neighbors[k_idx, m_idx].to(torch.int64)] = m_idx.to(torch.int32)
+    return inv
 
 
 def _per_dim_terms(
