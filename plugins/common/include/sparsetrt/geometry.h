@@ -1,0 +1,39 @@
+// Plain-old-data geometry shared by the host logic (common/) and the CUDA kernels (kernels/).
+// No CUDA or TensorRT header: kernels receive it by value as a kernel argument.
+#pragma once
+
+#include <cstdint>
+
+namespace sparsetrt {
+
+// spconv supports 1D to 4D layers; the fixed bound keeps RulebookGeometry a flat struct.
+constexpr int kMaxSpatialDims = 4;
+
+// SparseConv's fused activation, numbered as the schema's `activation` attribute.
+enum class Activation : int32_t { kNone = 0, kRelu = 1, kLeakyRelu = 2, kSigmoid = 3 };
+
+// Feature element types; a plugin follows its features input (TensorRT networks are strongly typed).
+enum class DataType : int32_t { kFloat32 = 0, kFloat16 = 1 };
+
+enum class RulebookKind : int32_t {
+  kSubmanifold = 0,  // outputs are the input sites, in their row order; kernel centred at k // 2
+  kRegular = 1,      // output o reads input o * stride - padding + t * dilation
+  kTransposed = 2,   // the adjoint of kRegular: input i feeds output i * stride - padding + t * dilation
+};
+
+struct RulebookGeometry {
+  RulebookKind kind;
+  int32_t ndim;
+  int32_t in_shape[kMaxSpatialDims];
+  int32_t out_shape[kMaxSpatialDims];  // equals in_shape for kSubmanifold
+  int32_t kernel[kMaxSpatialDims];
+  int32_t stride[kMaxSpatialDims];
+  int32_t padding[kMaxSpatialDims];  // for kSubmanifold: the centring padding (kernel / 2) * dilation
+  int32_t dilation[kMaxSpatialDims];
+  int32_t kernel_volume;  // product of kernel
+  // A 1x1 kernel that maps every site to itself: the rulebook is the identity in input row order,
+  // exactly as the CPU reference builds it (exporter/backend/rulebook.py).
+  bool pointwise;
+};
+
+}  // namespace sparsetrt

@@ -1,0 +1,37 @@
+// Input-shape checks and output-shape inference of every op, on concrete dims with -1 for "not known yet"
+// (a dynamic dim before the profile fixes it). The plugin layer calls these wherever TensorRT gives it
+// dims (configure time, enqueue), so a malformed graph fails with a message naming the node and the input
+// instead of reaching a kernel. No CUDA, no TensorRT.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sparsetrt/attributes.h"
+
+namespace sparsetrt {
+
+class ShapeError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+using Dims = std::vector<int64_t>;  // -1: unknown
+
+// [K, N]
+Dims submRulebookOutput(const std::string& node, const SubmRulebookAttrs& a, const Dims& indices);
+// {out_indices [B, 1 + D], neighbors [K, B], num_out []} with B = sparseRulebookOutputBound (-1 if N unknown).
+std::vector<Dims> sparseRulebookOutputs(const std::string& node, const SparseRulebookAttrs& a, const Dims& indices);
+// [K, N]
+Dims inverseRulebookOutput(const std::string& node, const Dims& neighbors, const Dims& indices);
+// [M, C_out]; bias may be null (the optional input absent).
+Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
+                      const Dims* bias);
+// [M, C]
+Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors);
+// [batch_size, C, *spatial_shape]
+Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices);
+
+}  // namespace sparsetrt

@@ -1,0 +1,76 @@
+// The CUDA kernels of sparsetrt behind a plain C++ API: no TensorRT type appears here, so the plugins,
+// GPU tests and benchmarks all call the same functions.
+//
+// Conventions of every function:
+//  - pointers named d_* are device pointers; all work is enqueued on `stream` and nothing synchronizes,
+//    so every call can be captured in a CUDA graph;
+//  - nothing allocates: scratch memory is the caller's `workspace` of at least the size the matching
+//    *WorkspaceSize query returns (256-byte aligned, as cudaMalloc returns it); a smaller one is refused
+//    with cudaErrorInvalidValue before anything is enqueued;
+//  - results are deterministic: no output depends on the order in which threads run;
+//  - neighbour maps are output-stationary, int32 [K, M], row k at d_neighbors + k * M, -1 = no input;
+//  - site coordinates are int32 rows (batch, c_0, ..., c_{D-1}) that are valid for the geometry (inside the
+//    grid, no duplicates), as SparseTensor guarantees; invalid rows are not detected here.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sparsetrt/geometry.h"
+
+namespace sparsetrt {
+namespace kernels {
+
+// ------------------------------------------------------------------------------------- rulebooks
+
+// SubmRulebook: neighbours [K, N] of N sites for a submanifold kernel (g.kind == kSubmanifold).
+std::size_t submRulebookWorkspaceSize(int64_t num_in);
+cudaError_t submRulebook(const int32_t* d_indices, int64_t num_in, const RulebookGeometry& g, int32_t* d_neighbors,
+                         void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
+
+// SparseRulebook: output sites sorted by (batch, *coords) and neighbours [K, M] of a regular or transposed
+// conv (g.kind kRegular / kTransposed). M is found on the device and written to *d_num_out, never read
+// back here. Outputs are sized for `out_capacity` sites (the bound declared to TensorRT:
+// d_out_indices [out_capacity, 1 + D], d_neighbors K * out_capacity). If the layer creates more than
+// out_capacity sites, nothing is written to the outputs, *d_num_out = 0 and *d_overflow = the true count
+// (an error the caller must report: never a truncation); otherwise *d_overflow = 0.
+// The workspace size depends on CUB's radix-sort scratch, which the query asks CUB for: it needs a
+// CUDA device (the current one), hence the cudaError_t.
+cudaError_t sparseRulebookWorkspaceSize(int64_t num_in, const RulebookGeometry& g, std::size_t* bytes);
+cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const RulebookGeometry& g, int64_t out_capacity,
+                           int32_t* d_out_indices, int32_t* d_neighbors, int32_t* d_num_out, int32_t* d_overflow,
+                           void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
+
+// InverseRulebook: d_inverse [K, N], d_inverse[k, n] = m where d_neighbors[k, m] = n, else -1.
+std::size_t inverseRulebookWorkspaceSize();
+cudaError_t inverseRulebook(const int32_t* d_neighbors, int64_t kernel_volume, int64_t num_out, int64_t num_in,
+                            int32_t* d_inverse, void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
+
+// ------------------------------------------------------------------------------------------ compute
+
+// SparseConv: d_out[m] = act(bias + sum_k weight[:, k, :] @ features[neighbors[k, m]]), features
+// [N, C_in], weight [C_out, K, C_in], bias [C_out] or null, output [M, C_out]; all of `dtype`, accumulated
+// in fp32. Any channel count and kernel volume.
+std::size_t sparseConvWorkspaceSize();
+cudaError_t sparseConv(DataType dtype, const void* d_features, int64_t num_in, int64_t c_in, const int32_t* d_neighbors,
+                       int64_t kernel_volume, int64_t num_out, const void* d_weight, const void* d_bias, int64_t c_out,
+                       Activation activation, float alpha, void* d_out, void* d_workspace, std::size_t workspace_size,
+                       cudaStream_t stream);
+
+// SparseMaxPool: d_out[m, c] = max over active inputs of features[neighbors[k, m], c] (0 if none).
+std::size_t sparseMaxPoolWorkspaceSize();
+cudaError_t sparseMaxPool(DataType dtype, const void* d_features, int64_t num_in, int64_t channels,
+                          const int32_t* d_neighbors, int64_t kernel_volume, int64_t num_out, void* d_out,
+                          void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
+
+// Densify: d_out [batch_size, C, *spatial_shape] = features at their sites, zeros elsewhere. Rows whose
+// site lies outside the grid are skipped rather than written out of bounds.
+std::size_t densifyWorkspaceSize();
+cudaError_t densify(DataType dtype, const void* d_features, const int32_t* d_indices, int64_t num_in, int64_t channels,
+                    int32_t ndim, const int32_t* spatial_shape /* host, ndim entries */, int32_t batch_size,
+                    void* d_out, void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
+
+}  // namespace kernels
+}  // namespace sparsetrt

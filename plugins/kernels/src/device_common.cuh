@@ -1,0 +1,121 @@
+// Device helpers shared by the kernel sources: site keys, the open-addressing hash table, launch sizing.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "sparsetrt/geometry.h"
+
+namespace sparsetrt {
+namespace kernels {
+namespace detail {
+
+constexpr int kThreads = 256;
+// Grid-stride loops cover any size; capping the grid keeps launches valid for huge N * K.
+constexpr int64_t kMaxBlocks = int64_t{1} << 20;
+
+inline unsigned int blocksFor(int64_t work) {
+  return static_cast<unsigned int>(
+      std::min<int64_t>(std::max<int64_t>((work + kThreads - 1) / kThreads, 1), kMaxBlocks));
+}
+
+#define SPT_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); i += int64_t{blockDim.x} * gridDim.x)
+
+constexpr uint64_t kEmptyKey = ~uint64_t{0};  // real keys are < 2^63, so all ones never occurs
+
+// Row-major key of (batch, coords) over [batch, *shape]; sorting keys sorts sites by batch, z, y, x.
+__device__ __forceinline__ uint64_t encodeKey(int32_t batch, const int32_t* coords, const int32_t* shape, int ndim) {
+  uint64_t key = static_cast<uint64_t>(batch);
+  for (int d = 0; d < ndim; ++d) key = key * static_cast<uint64_t>(shape[d]) + static_cast<uint64_t>(coords[d]);
+  return key;
+}
+
+__device__ __forceinline__ void decodeKey(uint64_t key, const int32_t* shape, int ndim, int32_t* row /* 1 + ndim */) {
+  for (int d = ndim - 1; d >= 0; --d) {
+    row[1 + d] = static_cast<int32_t>(key % static_cast<uint64_t>(shape[d]));
+    key /= static_cast<uint64_t>(shape[d]);
+  }
+  row[0] = static_cast<int32_t>(key);
+}
+
+// splitmix64's finalizer: row-major keys of neighbouring sites differ in low bits only, so the bits are
+// mixed before masking, or linear probing would cluster.
+__device__ __forceinline__ uint64_t mixHash(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+// Open addressing with linear probing over a power-of-two table kept at most half full (see
+// sparsetrt::hashCapacity), so every probe sequence ends at the key or at an empty slot.
+struct HashTable {
+  unsigned long long* keys;  // kEmptyKey = free
+  int32_t* values;
+  uint64_t mask;  // capacity - 1
+
+  // Returns the key's slot; *inserted tells whether this call put it there (exactly one caller per key).
+  __device__ __forceinline__ uint64_t insert(uint64_t key, bool* inserted) const {
+    uint64_t slot = mixHash(key) & mask;
+    while (true) {
+      const unsigned long long prev =
+          atomicCAS(&keys[slot], static_cast<unsigned long long>(kEmptyKey), static_cast<unsigned long long>(key));
+      if (prev == kEmptyKey || prev == key) {
+        *inserted = prev == kEmptyKey;
+        return slot;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  // The key's slot, or -1. Only called in kernels after the inserting kernel has finished.
+  __device__ __forceinline__ int64_t find(uint64_t key) const {
+    uint64_t slot = mixHash(key) & mask;
+    while (true) {
+      const unsigned long long k = keys[slot];
+      if (k == key) return static_cast<int64_t>(slot);
+      if (k == kEmptyKey) return -1;
+      slot = (slot + 1) & mask;
+    }
+  }
+};
+
+// The kernel taps of flat offset k (row-major over the kernel: k = kz * kH * kW + ky * kW + kx).
+__device__ __forceinline__ void splitOffset(int64_t k, const RulebookGeometry& g, int32_t* taps) {
+  for (int d = g.ndim - 1; d >= 0; --d) {
+    taps[d] = static_cast<int32_t>(k % g.kernel[d]);
+    k /= g.kernel[d];
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ float toFloat(T v);
+template <>
+__device__ __forceinline__ float toFloat<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ float toFloat<__half>(__half v) {
+  return __half2float(v);
+}
+
+template <typename T>
+__device__ __forceinline__ T fromFloat(float v);
+template <>
+__device__ __forceinline__ float fromFloat<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __half fromFloat<__half>(float v) {
+  return __float2half_rn(v);
+}
+
+}  // namespace detail
+}  // namespace kernels
+}  // namespace sparsetrt

@@ -1,0 +1,52 @@
+// Shape inference and input checks of every op, with -1 for dims not known yet.
+#include "harness.h"
+#include "sparsetrt/shapes.h"
+
+using namespace sparsetrt;
+
+TEST(rulebook_shapes) {
+  SubmRulebookAttrs s{{41, 1600, 1408}, {3, 3, 3}, {1, 1, 1}};
+  CHECK((submRulebookOutput("s", s, {1000, 4}) == Dims{27, 1000}));
+  CHECK((submRulebookOutput("s", s, {-1, 4}) == Dims{27, -1}));
+  CHECK_THROWS_WITH(ShapeError, submRulebookOutput("subm1", s, {1000, 3}), "SubmRulebook", "'subm1'", "'indices'",
+                    "got 3, expected 4");
+
+  SparseRulebookAttrs r;
+  r.spatial_shape = {41, 1600, 1408};
+  r.kernel_size = {3, 3, 3};
+  r.stride = {2, 2, 2};
+  r.padding = {1, 1, 1};
+  r.dilation = {1, 1, 1};
+  r.output_padding = {0, 0, 0};
+  auto outs = sparseRulebookOutputs("down", r, {1000, 4});
+  CHECK(outs.size() == 3);
+  CHECK((outs[0] == Dims{8000, 4}));
+  CHECK((outs[1] == Dims{27, 8000}));
+  CHECK(outs[2].empty());  // num_out: a 0-D size tensor
+  CHECK((sparseRulebookOutputs("down", r, {-1, 4})[1] == Dims{27, -1}));
+  CHECK_THROWS_WITH(ShapeError, sparseRulebookOutputs("down", r, {1000}), "'down'", "'indices'", "rank 2");
+
+  CHECK((inverseRulebookOutput("inv", {27, 800}, {1000, 4}) == Dims{27, 1000}));
+}
+
+TEST(compute_shapes) {
+  const Dims bias{64};
+  CHECK((sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, &bias) == Dims{900, 64}));
+  CHECK((sparseConvOutput("c", {-1, 16}, {27, -1}, {64, 27, 16}, nullptr) == Dims{-1, 64}));
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 16}, {27, 900}, {64, 9, 16}, nullptr), "SparseConv",
+                    "'conv3'", "'weight'", "kernel volume");
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 32}, {27, 900}, {64, 27, 16}, nullptr), "'weight'",
+                    "C_in");
+  const Dims bad_bias{32};
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 16}, {27, 900}, {64, 27, 16}, &bad_bias), "'bias'",
+                    "C_out");
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 16}, {27, 900}, {64, 3, 3, 3, 16}, nullptr),
+                    "'weight'", "rank 3");
+  CHECK((sparseMaxPoolOutput("p", {1000, 16}, {8, 300}) == Dims{300, 16}));
+  DensifyAttrs d{{2, 200, 176}, 2};
+  CHECK((densifyOutput("d", d, {1000, 128}, {1000, 4}) == Dims{2, 128, 2, 200, 176}));
+  CHECK_THROWS_WITH(ShapeError, densifyOutput("bev", d, {1000, 128}, {999, 4}), "Densify", "'bev'", "'indices'",
+                    "rows");
+}
+
+TEST_MAIN()

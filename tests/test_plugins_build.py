@@ -1,0 +1,88 @@
+"""The plugins CMake project builds, its CUDA kernels compile, and its host unit tests pass.
+
+Configures ``plugins/`` into a temporary directory with ``SPARSETRT_CPU_CI=ON`` (kernels for one
+architecture, sm_87, to keep this to well under a minute on 2 cores), builds with 2 jobs, and runs CTest:
+attribute parsing and validation, serialization round trips, shape arithmetic, workspace layouts, and the
+schema contract (the C++ plugin field table against ``exporter/schema/sparsetrt_ops.json``). GPU kernel
+tests are built too and skip themselves, saying so, where no CUDA device is present.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ROOT / "plugins"
+KERNEL_SOURCES = sorted((PLUGINS / "kernels" / "src").glob("*.cu"))
+GPU_TEST_SOURCES = sorted((PLUGINS / "test").rglob("*.cu"))
+
+
+def _nvcc() -> str | None:
+    return (
+        os.environ.get("CUDACXX")
+        or shutil.which("nvcc")
+        or next((p for p in ("/usr/local/cuda/bin/nvcc",) if Path(p).exists()), None)
+    )
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed: the plugins build cannot be checked here")
+    nvcc = _nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc (CUDA toolkit) not found: the CUDA kernels cannot be compiled here")
+    build = tmp_path_factory.mktemp("plugins_build")
+    configure = _run(
+        [
+            "cmake",
+            "-S", str(PLUGINS),
+            "-B", str(build),
+            "-DSPARSETRT_CPU_CI=ON",
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DCMAKE_CUDA_COMPILER={nvcc}",
+        ]
+    )  # fmt: skip
+    assert configure.returncode == 0, f"cmake configure failed:\n{configure.stdout}\n{configure.stderr}"
+    assert "CUDA kernel library" in configure.stdout, configure.stdout
+    compiled = _run(["cmake", "--build", str(build), "--parallel", "2"])
+    assert compiled.returncode == 0, f"plugins build failed:\n{compiled.stdout[-20000:]}\n{compiled.stderr[-20000:]}"
+    return build
+
+
+def test_every_cuda_source_compiles(build_dir: Path) -> None:
+    assert KERNEL_SOURCES, "plugins/kernels/src has no .cu files"
+    objects = {p.name for p in build_dir.rglob("*.cu.o")}
+    missing = [
+        str(src.relative_to(ROOT)) for src in KERNEL_SOURCES + GPU_TEST_SOURCES if f"{src.name}.o" not in objects
+    ]
+    assert not missing, f"no object file for {missing} (is every .cu part of a target?)"
+    assert (build_dir / "libsparsetrt_kernels.a").exists()
+
+
+def test_host_unit_tests_pass(build_dir: Path) -> None:
+    result = _run(["ctest", "--test-dir", str(build_dir), "--output-on-failure"])
+    assert result.returncode == 0, f"ctest failed:\n{result.stdout}\n{result.stderr}"
+    for name in ("attributes", "shapes", "workspace", "op_schema_contract"):
+        assert f" {name} " in result.stdout, f"CTest did not run {name}:\n{result.stdout}"
+
+
+def test_schema_contract_detects_drift(build_dir: Path, tmp_path: Path) -> None:
+    """The contract test fails when the schema and the C++ table disagree (here: a changed type)."""
+    schema = (ROOT / "exporter" / "schema" / "sparsetrt_ops.json").read_text()
+    drifted = schema.replace('{"name": "max_out", "type": "int"', '{"name": "max_out", "type": "float"')
+    assert drifted != schema
+    path = tmp_path / "drifted.json"
+    path.write_text(drifted)
+    result = _run([str(build_dir / "test_op_fields"), str(path)])
+    assert result.returncode != 0
+    assert "SparseRulebook.max_out type" in result.stdout, result.stdout
