@@ -7,7 +7,8 @@
 from . import backend, nn
 from .convert import convert
 from .export import export
+from .recipe import ExportRecipe
 from .sparse_tensor import SparseTensor
 from .summary import summary
 
-__all__ = ["SparseTensor", "backend", "convert", "export", "nn", "summary"]
+__all__ = ["ExportRecipe", "SparseTensor", "backend", "convert", "export", "nn", "summary"]
