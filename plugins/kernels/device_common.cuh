@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/workspace.h"
 
 namespace sparsetrt {
 namespace kernels {
@@ -85,6 +86,20 @@ struct HashTable {
     }
   }
 };
+
+template <typename P>
+P* carve(void* base, std::size_t offset) {
+  return reinterpret_cast<P*>(static_cast<char*>(base) + offset);
+}
+
+inline HashTable tableAt(void* workspace, const HashTableLayout& layout) {
+  return HashTable{carve<unsigned long long>(workspace, layout.keys_offset),
+                   carve<int32_t>(workspace, layout.values_offset), static_cast<uint64_t>(layout.capacity - 1)};
+}
+
+static __global__ void iotaKernel(int32_t* __restrict__ out, int64_t n) {
+  SPT_GRID_STRIDE(i, n) { out[i] = static_cast<int32_t>(i); }
+}
 
 // The kernel taps of flat offset k (row-major over the kernel: k = kz * kH * kW + ky * kW + kx).
 __device__ __forceinline__ void splitOffset(int64_t k, const RulebookGeometry& g, int32_t* taps) {

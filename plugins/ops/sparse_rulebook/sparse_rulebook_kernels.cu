@@ -1,6 +1,7 @@
-// Rulebook construction on the GPU: submanifold, regular (strided) and transposed neighbour maps from a
-// hash table over int64 site keys, and the inverse of a regular map. Semantics are those of the CPU
-// reference, exporter/backend/rulebook.py; see sparsetrt/kernels.h for the API contract.
+// SparseRulebook on the GPU (regular and transposed): every (input, offset) pair inserts the output
+// site it reaches into a hash table; the distinct sites are radix-sorted so rows come out ordered by
+// (batch, *coords) whatever the thread order; a last pass writes the neighbour map. Semantics are those of
+// the CPU reference (exporter/backend/rulebook.py); the API contract is in sparsetrt/kernels.h.
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>
@@ -14,18 +15,10 @@ namespace sparsetrt {
 namespace kernels {
 namespace {
 
+using detail::carve;
 using detail::HashTable;
 using detail::kThreads;
-
-template <typename P>
-P* carve(void* base, std::size_t offset) {
-  return reinterpret_cast<P*>(static_cast<char*>(base) + offset);
-}
-
-HashTable tableAt(void* workspace, const HashTableLayout& layout) {
-  return HashTable{carve<unsigned long long>(workspace, layout.keys_offset),
-                   carve<int32_t>(workspace, layout.values_offset), static_cast<uint64_t>(layout.capacity - 1)};
-}
+using detail::tableAt;
 
 // Radix-sort bits of output keys: key < batch_bound * S with batch < 2^31, so 31 + ceil(log2 S) bits
 // hold every key. Fewer bits than 64 means fewer sort passes.
@@ -35,45 +28,6 @@ int sortEndBit(const RulebookGeometry& g) {
   int bits = 0;
   while ((uint64_t{1} << bits) < sites) ++bits;
   return std::min(31 + bits, 64);
-}
-
-// ---------------------------------------------------------------------------------------- submanifold
-__global__ void insertSitesKernel(const int32_t* __restrict__ indices, int64_t n, RulebookGeometry g, HashTable table) {
-  SPT_GRID_STRIDE(i, n) {
-    const int32_t* row = indices + i * (1 + g.ndim);
-    bool inserted;
-    const uint64_t slot = table.insert(detail::encodeKey(row[0], row + 1, g.in_shape, g.ndim), &inserted);
-    // Valid indices have no duplicate sites; if some slipped through, the smallest row wins, so the
-    // result still does not depend on thread order.
-    atomicMin(&table.values[slot], static_cast<int32_t>(i));
-  }
-}
-
-// One thread per (offset k, site n): the write to neighbors[k * N + n] is coalesced across n.
-__global__ void submLookupKernel(const int32_t* __restrict__ indices, int64_t n, RulebookGeometry g, HashTable table,
-                                 int32_t* __restrict__ neighbors) {
-  SPT_GRID_STRIDE(idx, n * g.kernel_volume) {
-    const int64_t k = idx / n, site = idx % n;
-    const int32_t* row = indices + site * (1 + g.ndim);
-    int32_t taps[kMaxSpatialDims], target[kMaxSpatialDims];
-    detail::splitOffset(k, g, taps);
-    bool valid = true;
-    for (int d = 0; d < g.ndim; ++d) {
-      // Output o reads input o + t * dilation - (k // 2) * dilation (the kernel centred at k // 2).
-      target[d] = row[1 + d] + taps[d] * g.dilation[d] - g.padding[d];
-      valid = valid && target[d] >= 0 && target[d] < g.in_shape[d];
-    }
-    int32_t found = -1;
-    if (valid) {
-      const int64_t slot = table.find(detail::encodeKey(row[0], target, g.in_shape, g.ndim));
-      if (slot >= 0) found = table.values[slot];
-    }
-    neighbors[idx] = found;
-  }
-}
-
-__global__ void iotaKernel(int32_t* __restrict__ out, int64_t n) {
-  SPT_GRID_STRIDE(i, n) { out[i] = static_cast<int32_t>(i); }
 }
 
 // ------------------------------------------------------------------------------- regular, transposed
@@ -170,44 +124,9 @@ __global__ void pointwiseCountKernel(int64_t n, int64_t capacity, int32_t* __res
   *overflow = over ? static_cast<int32_t>(n) : 0;
 }
 
-// ---------------------------------------------------------------------------------------------- inverse
-__global__ void invertKernel(const int32_t* __restrict__ neighbors, int64_t total, int64_t m, int64_t n,
-                             int32_t* __restrict__ inverse) {
-  SPT_GRID_STRIDE(idx, total) {
-    const int32_t i = neighbors[idx];
-    if (i >= 0 && i < n) inverse[(idx / m) * n + i] = static_cast<int32_t>(idx % m);
-  }
-}
-
 int64_t maxKeys(int64_t num_in, const RulebookGeometry& g) { return num_in * maxOutputsPerInput(g); }
 
 }  // namespace
-
-// ------------------------------------------------------------------------------------------ entry points
-std::size_t submRulebookWorkspaceSize(int64_t num_in) { return submRulebookWorkspace(num_in).bytes; }
-
-cudaError_t submRulebook(const int32_t* d_indices, int64_t num_in, const RulebookGeometry& g, int32_t* d_neighbors,
-                         void* d_workspace, std::size_t workspace_size, cudaStream_t stream) {
-  if (g.kind != RulebookKind::kSubmanifold || g.ndim < 1 || g.ndim > kMaxSpatialDims || num_in < 0 ||
-      num_in > INT32_MAX)
-    return cudaErrorInvalidValue;
-  if (num_in == 0) return cudaSuccess;
-  if (g.pointwise) {
-    iotaKernel<<<detail::blocksFor(num_in), kThreads, 0, stream>>>(d_neighbors, num_in);
-    return cudaGetLastError();
-  }
-  const SubmRulebookWorkspace ws = submRulebookWorkspace(num_in);
-  if (d_workspace == nullptr || workspace_size < ws.bytes) return cudaErrorInvalidValue;
-  const HashTable table = tableAt(d_workspace, ws.table);
-  cudaError_t err = cudaMemsetAsync(table.keys, 0xFF, ws.table.capacity * sizeof(uint64_t), stream);
-  if (err == cudaSuccess)  // 0x7F7F7F7F: above every row index, the start of atomicMin
-    err = cudaMemsetAsync(table.values, 0x7F, ws.table.capacity * sizeof(int32_t), stream);
-  if (err != cudaSuccess) return err;
-  insertSitesKernel<<<detail::blocksFor(num_in), kThreads, 0, stream>>>(d_indices, num_in, g, table);
-  submLookupKernel<<<detail::blocksFor(num_in * g.kernel_volume), kThreads, 0, stream>>>(d_indices, num_in, g, table,
-                                                                                         d_neighbors);
-  return cudaGetLastError();
-}
 
 cudaError_t sparseRulebookWorkspaceSize(int64_t num_in, const RulebookGeometry& g, std::size_t* bytes) {
   if (bytes == nullptr || num_in < 0) return cudaErrorInvalidValue;
@@ -238,7 +157,7 @@ cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const Ruleb
       const cudaError_t err = cudaMemcpyAsync(d_out_indices, d_indices, num_in * (1 + g.ndim) * sizeof(int32_t),
                                               cudaMemcpyDeviceToDevice, stream);
       if (err != cudaSuccess) return err;
-      iotaKernel<<<detail::blocksFor(num_in), kThreads, 0, stream>>>(d_neighbors, num_in);
+      detail::iotaKernel<<<detail::blocksFor(num_in), kThreads, 0, stream>>>(d_neighbors, num_in);
     }
     return cudaGetLastError();
   }
@@ -272,19 +191,6 @@ cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const Ruleb
       d_neighbors, d_num_out, g.kernel_volume);
   if (num_in > 0)
     scatterNeighborsKernel<<<pair_blocks, kThreads, 0, stream>>>(d_indices, num_in, g, table, d_num_out, d_neighbors);
-  return cudaGetLastError();
-}
-
-std::size_t inverseRulebookWorkspaceSize() { return 0; }
-
-cudaError_t inverseRulebook(const int32_t* d_neighbors, int64_t kernel_volume, int64_t num_out, int64_t num_in,
-                            int32_t* d_inverse, void*, std::size_t, cudaStream_t stream) {
-  if (kernel_volume < 0 || num_out < 0 || num_in < 0) return cudaErrorInvalidValue;
-  if (kernel_volume * num_in == 0) return cudaSuccess;
-  const cudaError_t err = cudaMemsetAsync(d_inverse, 0xFF, kernel_volume * num_in * sizeof(int32_t), stream);  // -1
-  if (err != cudaSuccess || num_out == 0) return err;
-  const int64_t total = kernel_volume * num_out;
-  invertKernel<<<detail::blocksFor(total), kThreads, 0, stream>>>(d_neighbors, total, num_out, num_in, d_inverse);
   return cudaGetLastError();
 }
 
