@@ -74,6 +74,8 @@ class _SparseRulebook(Function):
             "output_padding": list(geometry.output_padding),
             "transposed": int(geometry.kind is ConvKind.TRANSPOSED),
             "max_out": int(max_out),
+            # Static, like Densify's: it caps M by the output grid, so bounds do not compound across stages.
+            "batch_size": int(batch_size),
         }
         out_indices, neighbors, num_out = _node(g, "SparseRulebook", [indices], attrs, outputs=3)
         _typed(out_indices, torch.int32, [None, len(spatial_shape) + 1])

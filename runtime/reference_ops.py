@@ -37,7 +37,13 @@ def sparse_rulebook(indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
     geo = ConvGeometry.make(
         kind, ndim, attrs["kernel_size"], attrs["stride"], attrs["padding"], attrs["dilation"], attrs["output_padding"]
     )
-    rb = build_rulebook(indices, attrs["spatial_shape"], _batch_extent(indices), geo)
+    batch_size = attrs["batch_size"]
+    if indices.shape[0] and not 0 <= int(indices[:, 0].min()) <= int(indices[:, 0].max()) < batch_size:
+        raise RuntimeError(
+            f"SparseRulebook: batch indices must lie in [0, {batch_size}) (the batch size the model was exported "
+            f"with), got [{int(indices[:, 0].min())}, {int(indices[:, 0].max())}]: re-export with that batch size"
+        )
+    rb = build_rulebook(indices, attrs["spatial_shape"], batch_size, geo)
     if attrs["max_out"] and rb.num_out > attrs["max_out"]:
         raise RuntimeError(
             f"SparseRulebook creates {rb.num_out} output sites, more than its bound max_out={attrs['max_out']}: "

@@ -21,6 +21,7 @@ SparseRulebookAttrs strided3d() {
   a.output_padding = {0, 0, 0};
   a.transposed = 0;
   a.max_out = 0;
+  a.batch_size = 2;
   return a;
 }
 
@@ -51,6 +52,7 @@ TEST(round_trip_every_op) {
   r.transposed = 1;
   r.output_padding = {1, 0, 1};
   r.max_out = 123456;
+  r.batch_size = 7;
   CHECK(parseSR(toFields(r)) == r);
 
   SparseConvAttrs c{2, 0.125f};
@@ -101,6 +103,8 @@ TEST(messages_name_node_and_field) {
   CHECK_THROWS_WITH(AttributeError, parseSR(edit(good, "output_padding", &out_pad)), "'output_padding'", "regular");
   FieldValue neg_max{"max_out", FieldType::kInt32, {-1}, 0.0f};
   CHECK_THROWS_WITH(AttributeError, parseSR(edit(good, "max_out", &neg_max)), "'max_out'", ">= 0");
+  FieldValue no_batch{"batch_size", FieldType::kInt32, {0}, 0.0f};
+  CHECK_THROWS_WITH(AttributeError, parseSR(edit(good, "batch_size", &no_batch)), "'batch_size'", ">= 1");
   FieldValue zero_kernel{"kernel_size", FieldType::kInt32Array, {3, 0, 3}, 0.0f};
   CHECK_THROWS_WITH(AttributeError, parseSR(edit(good, "kernel_size", &zero_kernel)), "'kernel_size'", ">= 1");
   FieldValue tiny{"spatial_shape", FieldType::kInt32Array, {1, 1440, 1440}, 0.0f};
@@ -223,6 +227,11 @@ TEST(output_bound_is_sound_and_tight) {
   a.transposed = 1;
   a.max_out = 0;
   CHECK(sparseRulebookOutputBound(a, 10) == 270);
+  // The grid caps the bound: [41, 1440, 1440] k3 s2 p1 gives a [21, 720, 720] grid per batch sample.
+  a = strided3d();
+  CHECK(sparseRulebookOutputBound(a, 10'000'000) == int64_t{2} * 21 * 720 * 720);
+  a.batch_size = 1;
+  CHECK(sparseRulebookOutputBound(a, 10'000'000) == int64_t{21} * 720 * 720);
 }
 
 TEST_MAIN()

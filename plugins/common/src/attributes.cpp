@@ -168,6 +168,7 @@ void validate(const std::string& node, const SparseRulebookAttrs& a) {
       if (p != 0)
         fail(op, node, "output_padding", "must be all zeros for a regular conv, got " + str(a.output_padding));
   if (a.max_out < 0) fail(op, node, "max_out", "must be >= 0 (0 = derive the bound), got " + std::to_string(a.max_out));
+  if (a.batch_size < 1) fail(op, node, "batch_size", "must be >= 1, got " + std::to_string(a.batch_size));
   int64_t volume = 1;
   for (int32_t k : a.kernel_size) volume *= k;
   if (volume > (1 << 20)) fail(op, node, "kernel_size", "kernel volume " + std::to_string(volume) + " exceeds 2^20");
@@ -219,6 +220,7 @@ SparseRulebookAttrs parseSparseRulebook(const std::string& node, const FieldView
   a.output_padding = r.ints("output_padding");
   a.transposed = r.int32("transposed");
   a.max_out = r.int32("max_out");
+  a.batch_size = r.int32("batch_size");
   validate(node, a);
   return a;
 }
@@ -259,7 +261,8 @@ std::vector<FieldValue> toFields(const SparseRulebookAttrs& a) {
           intsField("dilation", a.dilation),
           intsField("output_padding", a.output_padding),
           intField("transposed", a.transposed),
-          intField("max_out", a.max_out)};
+          intField("max_out", a.max_out),
+          intField("batch_size", a.batch_size)};
 }
 
 std::vector<FieldValue> toFields(const SparseConvAttrs& a) {
@@ -346,7 +349,9 @@ int64_t maxOutputsPerInput(const RulebookGeometry& g) {
 }
 
 int64_t sparseRulebookOutputBound(const SparseRulebookAttrs& a, int64_t num_in) {
-  const int64_t bound = num_in * maxOutputsPerInput(makeGeometry(a));
+  int64_t grid = a.batch_size;
+  for (int64_t s : outputSpatialShape(a)) grid *= s;
+  const int64_t bound = std::min(num_in * maxOutputsPerInput(makeGeometry(a)), grid);
   return a.max_out > 0 ? std::min<int64_t>(bound, a.max_out) : bound;
 }
 

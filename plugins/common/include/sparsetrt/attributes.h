@@ -54,10 +54,11 @@ struct SparseRulebookAttrs {
   std::vector<int32_t> spatial_shape, kernel_size, stride, padding, dilation, output_padding;
   int32_t transposed = 0;
   int32_t max_out = 0;
+  int32_t batch_size = 1;
   bool operator==(const SparseRulebookAttrs& o) const {
     return spatial_shape == o.spatial_shape && kernel_size == o.kernel_size && stride == o.stride &&
            padding == o.padding && dilation == o.dilation && output_padding == o.output_padding &&
-           transposed == o.transposed && max_out == o.max_out;
+           transposed == o.transposed && max_out == o.max_out && batch_size == o.batch_size;
   }
 };
 
@@ -110,8 +111,10 @@ std::vector<int64_t> outputSpatialShape(const SparseRulebookAttrs& a);
 // strided convs (8 instead of 27 for a 3x3x3 kernel with stride 2).
 int64_t maxOutputsPerInput(const RulebookGeometry& g);
 
-// The upper bound on M declared to TensorRT (declareSizeTensor) for N input sites: N * maxOutputsPerInput,
-// tightened to max_out when the user gave one. Going past max_out at run time is a reported error.
+// The upper bound on M declared to TensorRT (declareSizeTensor) for N input sites:
+// min(N * maxOutputsPerInput, batch_size * prod(output grid)), tightened to max_out when the user gave one.
+// The grid term keeps bounds from compounding across strided stages (N * 8^3 after three). Going past the
+// bound at run time is a reported error.
 int64_t sparseRulebookOutputBound(const SparseRulebookAttrs& a, int64_t num_in);
 
 // Elements of Densify's output [batch_size, C, *spatial_shape].

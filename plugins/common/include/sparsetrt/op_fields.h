@@ -38,6 +38,7 @@ inline constexpr FieldSpec kSparseRulebookFields[] = {
     {"stride", FieldType::kInt32Array},        {"padding", FieldType::kInt32Array},
     {"dilation", FieldType::kInt32Array},      {"output_padding", FieldType::kInt32Array},
     {"transposed", FieldType::kInt32},         {"max_out", FieldType::kInt32},
+    {"batch_size", FieldType::kInt32},
 };
 
 inline constexpr FieldSpec kSparseConvFields[] = {
