@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import random
 import zlib
+from pathlib import Path
 
 import pytest
 import torch
+from plugins_build import PluginsBuild, build_plugins
 
 SESSION_SEED = int(os.environ.get("SPARSETRT_TEST_SEED", random.SystemRandom().randrange(2**31)))
 
@@ -22,3 +24,21 @@ def gen(request: pytest.FixtureRequest) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(SESSION_SEED ^ zlib.crc32(request.node.nodeid.encode()))
     return g
+
+
+@pytest.fixture(scope="session")
+def plugins_build(tmp_path_factory: pytest.TempPathFactory) -> PluginsBuild:
+    """plugins/ built once per session (kernels for one architecture; the plugin library where TensorRT
+    headers are found)."""
+    build = build_plugins(tmp_path_factory.mktemp("plugins_build"))
+    if build.build_dir is None:
+        pytest.skip(build.reason)
+    return build
+
+
+@pytest.fixture(scope="session")
+def plugin_library(plugins_build: PluginsBuild) -> Path:
+    """The built libsparsetrt_plugins.so; skips where TensorRT's headers are absent (it cannot be built)."""
+    if plugins_build.library is None:
+        pytest.skip(f"the TensorRT plugin library was not built: {plugins_build.reason or 'see the CMake log'}")
+    return plugins_build.library

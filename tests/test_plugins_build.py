@@ -9,12 +9,10 @@ tests are built too and skip themselves, saying so, where no CUDA device is pres
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from plugins_build import PluginsBuild, run
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
@@ -22,41 +20,10 @@ KERNEL_SOURCES = sorted(PLUGINS.glob("ops/*/*.cu"))
 GPU_TEST_SOURCES = sorted((PLUGINS / "test").rglob("*.cu"))
 
 
-def _nvcc() -> str | None:
-    return (
-        os.environ.get("CUDACXX")
-        or shutil.which("nvcc")
-        or next((p for p in ("/usr/local/cuda/bin/nvcc",) if Path(p).exists()), None)
-    )
-
-
-def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is not installed: the plugins build cannot be checked here")
-    nvcc = _nvcc()
-    if nvcc is None:
-        pytest.skip("nvcc (CUDA toolkit) not found: the CUDA kernels cannot be compiled here")
-    build = tmp_path_factory.mktemp("plugins_build")
-    configure = _run(
-        [
-            "cmake",
-            "-S", str(PLUGINS),
-            "-B", str(build),
-            "-DSPARSETRT_CPU_CI=ON",
-            "-DCMAKE_BUILD_TYPE=Release",
-            f"-DCMAKE_CUDA_COMPILER={nvcc}",
-        ]
-    )  # fmt: skip
-    assert configure.returncode == 0, f"cmake configure failed:\n{configure.stdout}\n{configure.stderr}"
-    assert "CUDA kernel library" in configure.stdout, configure.stdout
-    compiled = _run(["cmake", "--build", str(build), "--parallel", "2"])
-    assert compiled.returncode == 0, f"plugins build failed:\n{compiled.stdout[-20000:]}\n{compiled.stderr[-20000:]}"
-    return build
+def build_dir(plugins_build: PluginsBuild) -> Path:
+    assert "CUDA kernel library" in plugins_build.configure_log, plugins_build.configure_log
+    return plugins_build.build_dir
 
 
 def test_every_cuda_source_compiles(build_dir: Path) -> None:
@@ -70,7 +37,7 @@ def test_every_cuda_source_compiles(build_dir: Path) -> None:
 
 
 def test_host_unit_tests_pass(build_dir: Path) -> None:
-    result = _run(["ctest", "--test-dir", str(build_dir), "--output-on-failure"])
+    result = run(["ctest", "--test-dir", str(build_dir), "--output-on-failure"])
     assert result.returncode == 0, f"ctest failed:\n{result.stdout}\n{result.stderr}"
     for name in ("attributes", "shapes", "workspace", "op_schema_contract"):
         assert f" {name} " in result.stdout, f"CTest did not run {name}:\n{result.stdout}"
@@ -83,6 +50,6 @@ def test_schema_contract_detects_drift(build_dir: Path, tmp_path: Path) -> None:
     assert drifted != schema
     path = tmp_path / "drifted.json"
     path.write_text(drifted)
-    result = _run([str(build_dir / "test_op_fields"), str(path)])
+    result = run([str(build_dir / "test_op_fields"), str(path)])
     assert result.returncode != 0
     assert "SparseRulebook.max_out type" in result.stdout, result.stdout

@@ -8,13 +8,24 @@ import onnx
 import pytest
 
 from sparsetrt.exporter.schema import check_attributes, load
-from sparsetrt.exporter.schema.docs import render
+from sparsetrt.exporter.schema.docs import plugin_readmes, render, update_plugin_readme
 from sparsetrt.exporter.schema.onnx_registration import SHAPE_FUNCTIONS, register_onnx_schemas
 
 
 def test_docs_are_generated_from_the_schema():
     path = Path(__file__).resolve().parents[1] / "docs" / "ops.md"
     assert path.read_text() == render(), "docs/ops.md is stale: python -m sparsetrt.exporter.schema.docs > docs/ops.md"
+
+
+def test_every_op_has_a_plugin_folder_whose_readme_follows_the_schema():
+    """plugins/ops/<op>/README.md exists for every op, and its inputs/outputs/attributes table is the schema's."""
+    root = Path(__file__).resolve().parents[1]
+    for path, definition in plugin_readmes(root).items():
+        assert path.exists(), f"{definition.name} has no plugin folder README at {path.relative_to(root)}"
+        text = path.read_text()
+        assert text == update_plugin_readme(text, definition), (
+            f"{path.relative_to(root)} is stale: python -m sparsetrt.exporter.schema.docs --plugin-readmes"
+        )
 
 
 def test_onnx_knows_every_op():

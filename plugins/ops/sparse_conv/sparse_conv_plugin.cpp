@@ -1,0 +1,74 @@
+#include "sparse_conv_plugin.h"
+
+#include "plugin/op_plugin_helpers.h"
+#include "sparsetrt/kernels.h"
+
+namespace sparsetrt {
+namespace plugin {
+
+SparseConvAttrs SparseConvPlugin::parse(const std::string& node, const std::vector<FieldView>& fields) {
+  return parseSparseConv(node, fields.data(), static_cast<int32_t>(fields.size()));
+}
+
+SparseConvPlugin::SparseConvPlugin(std::string node, SparseConvAttrs attrs)
+    : PluginBase(std::move(node)), attrs_(attrs) {}
+
+void SparseConvPlugin::checkInputs(const std::vector<Dims>& inputs) {
+  checkInputCount(kName, node(), inputs.size(), 3, 4);
+  // enqueue is not told how many inputs there are; configurePlugin (build) and onShapeChange (before the
+  // first enqueue of every context) are, and both come here.
+  has_bias_ = inputs.size() == 4;
+  sparseConvOutput(node(), inputs[0], inputs[1], inputs[2], inputs.size() == 4 ? &inputs[3] : nullptr);
+}
+
+int32_t SparseConvPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
+                                             const nvinfer1::DataType* input_types, int32_t nb_inputs) const noexcept {
+  if (nb_outputs != kNbOutputs || nb_inputs < 1) return 1;
+  types[0] = input_types[0];  // follows the features
+  return 0;
+}
+
+// features [N, C_in], neighbors [K, M], weight [C_out, K, C_in] give [M, C_out].
+int32_t SparseConvPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs,
+                                          const nvinfer1::DimsExprs*, int32_t, nvinfer1::DimsExprs* outputs,
+                                          int32_t nb_outputs, nvinfer1::IExprBuilder&) noexcept {
+  return guard(context(), [&] {
+    checkInputCount(kName, node(), static_cast<std::size_t>(nb_inputs), 3, 4);
+    if (nb_outputs != kNbOutputs || inputs[0].nbDims != 2 || inputs[1].nbDims != 2 || inputs[2].nbDims != 3)
+      throw ShapeError(context() + ": inputs must be features [N, C_in], neighbors [K, M], weight [C_out, K, C_in]");
+    outputs[0].nbDims = 2;
+    outputs[0].d[0] = inputs[1].d[1];
+    outputs[0].d[1] = inputs[2].d[0];
+  });
+}
+
+bool SparseConvPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out,
+                                                 int32_t, int32_t) noexcept {
+  const nvinfer1::PluginTensorDesc& d = in_out[pos].desc;
+  if (pos == 1) return isInt32Linear(d);
+  if (pos == 0) return isFeatureType(d.type) && isLinear(d);
+  return d.type == in_out[0].desc.type && isLinear(d);  // weight, bias and output follow the features
+}
+
+size_t SparseConvPlugin::getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc*, int32_t,
+                                          const nvinfer1::DynamicPluginTensorDesc*, int32_t) const noexcept {
+  return kernels::sparseConvWorkspaceSize();
+}
+
+int32_t SparseConvPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc, const nvinfer1::PluginTensorDesc*,
+                                  const void* const* inputs, void* const* outputs, void* workspace,
+                                  cudaStream_t stream) noexcept {
+  return guard(context(), [&] {
+    const int64_t n = input_desc[0].dims.d[0], c_in = input_desc[0].dims.d[1];
+    const int64_t k = input_desc[1].dims.d[0], m = input_desc[1].dims.d[1];
+    const int64_t c_out = input_desc[2].dims.d[0];
+    const cudaError_t err = kernels::sparseConv(
+        toKernelType(input_desc[0].type), inputs[0], n, c_in, static_cast<const int32_t*>(inputs[1]), k, m, inputs[2],
+        has_bias_ ? inputs[3] : nullptr, c_out, static_cast<Activation>(attrs_.activation), attrs_.alpha, outputs[0],
+        workspace, kernels::sparseConvWorkspaceSize(), stream);
+    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+  });
+}
+
+}  // namespace plugin
+}  // namespace sparsetrt

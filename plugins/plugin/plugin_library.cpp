@@ -1,0 +1,31 @@
+// The two C entry points TensorRT looks up when it loads a plugin library (IPluginRegistry::loadLibrary,
+// trtexec --dynamicPlugins, polygraphy, TensorRT-RTX, or a plugin library embedded in an engine): the
+// creators of every sparsetrt op, and the logger finder. Nothing here links libnvinfer.
+#include <NvInferRuntime.h>
+
+#include "ops/densify/densify_plugin.h"
+#include "ops/inverse_rulebook/inverse_rulebook_plugin.h"
+#include "ops/sparse_conv/sparse_conv_plugin.h"
+#include "ops/sparse_max_pool/sparse_max_pool_plugin.h"
+#include "ops/sparse_rulebook/sparse_rulebook_plugin.h"
+#include "ops/subm_rulebook/subm_rulebook_plugin.h"
+#include "plugin_base.h"
+
+#define SPARSETRT_EXPORT extern "C" __attribute__((visibility("default")))
+
+SPARSETRT_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder) { sparsetrt::plugin::setLoggerFinder(finder); }
+
+SPARSETRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) {
+  using namespace sparsetrt::plugin;
+  // Function-local statics: built on first use, after every other static of the library exists.
+  static Creator<SubmRulebookPlugin> subm;
+  static Creator<SparseRulebookPlugin> sparse;
+  static Creator<InverseRulebookPlugin> inverse;
+  static Creator<SparseConvPlugin> conv;
+  static Creator<SparseMaxPoolPlugin> pool;
+  static Creator<DensifyPlugin> densify;
+  // Schema order (op_fields.h kOps); the contract test checks every op has a creator.
+  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm, &sparse, &inverse, &conv, &pool, &densify};
+  nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
+  return creators;
+}

@@ -1,0 +1,237 @@
+// The TensorRT plugin layer without TensorRT's runtime: drives every creator and plugin through the
+// IPluginV3 interfaces exactly as TensorRT would at build time (fields in, fields out, clone, formats,
+// output types, shape checks, workspace sizes). Needs only TensorRT's headers and no GPU: workspace sizes
+// must be computable on a CPU-only machine, because TensorRT-RTX builds engines there.
+#include <NvInferRuntime.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "sparsetrt/op_fields.h"
+
+extern "C" nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators);
+
+using namespace nvinfer1;
+
+namespace {
+
+// Owns example field values for an op, in the shape TensorRT's ONNX parser hands them over.
+struct Fields {
+  std::vector<std::vector<int32_t>> ints;
+  std::vector<float> floats;
+  std::vector<PluginField> fields;
+  PluginFieldCollection fc{};
+
+  void addInts(const char* name, std::vector<int32_t> v) {
+    ints.push_back(std::move(v));
+    fields.emplace_back(name, nullptr, PluginFieldType::kINT32, static_cast<int32_t>(ints.back().size()));
+  }
+  void addFloat(const char* name, float v) {
+    floats.push_back(v);
+    fields.emplace_back(name, nullptr, PluginFieldType::kFLOAT32, 1);
+  }
+  const PluginFieldCollection* collection() {
+    // Pointers are bound last: the vectors above no longer move.
+    std::size_t i = 0, f = 0;
+    for (PluginField& field : fields)
+      field.data = field.type == PluginFieldType::kINT32 ? static_cast<const void*>(ints[i++].data()) : &floats[f++];
+    fc.nbFields = static_cast<int32_t>(fields.size());
+    fc.fields = fields.data();
+    return &fc;
+  }
+};
+
+Fields exampleFields(const std::string& op) {
+  Fields f;
+  if (op == "SubmRulebook") {
+    f.addInts("spatial_shape", {41, 160, 160});
+    f.addInts("kernel_size", {3, 3, 3});
+    f.addInts("dilation", {1, 1, 1});
+  } else if (op == "SparseRulebook") {
+    f.addInts("spatial_shape", {41, 160, 160});
+    f.addInts("kernel_size", {3, 3, 3});
+    f.addInts("stride", {2, 2, 2});
+    f.addInts("padding", {1, 1, 1});
+    f.addInts("dilation", {1, 1, 1});
+    f.addInts("output_padding", {0, 0, 0});
+    f.addInts("transposed", {0});
+    f.addInts("max_out", {0});
+    f.addInts("batch_size", {2});
+  } else if (op == "SparseConv") {
+    f.addInts("activation", {2});
+    f.addFloat("alpha", 0.1f);
+  } else if (op == "Densify") {
+    f.addInts("spatial_shape", {2, 160, 160});
+    f.addInts("batch_size", {2});
+  }
+  return f;
+}
+
+std::map<std::string, IPluginCreatorV3One*> creators() {
+  int32_t n = 0;
+  IPluginCreatorInterface* const* list = getCreators(n);
+  std::map<std::string, IPluginCreatorV3One*> byName;
+  for (int32_t i = 0; i < n; ++i) {
+    auto* c = static_cast<IPluginCreatorV3One*>(list[i]);
+    byName[c->getPluginName()] = c;
+  }
+  return byName;
+}
+
+// A comparable copy of what a plugin serializes.
+std::vector<std::string> serialized(IPluginV3* plugin) {
+  auto* runtime = static_cast<IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+  const PluginFieldCollection* fc = runtime->getFieldsToSerialize();
+  std::vector<std::string> out;
+  for (int32_t i = 0; fc && i < fc->nbFields; ++i) {
+    const PluginField& f = fc->fields[i];
+    const std::size_t bytes = f.length * (f.type == PluginFieldType::kFLOAT32 ? sizeof(float) : sizeof(int32_t));
+    out.push_back(std::string(f.name) + ":" + std::to_string(static_cast<int>(f.type)) + ":" +
+                  std::string(static_cast<const char*>(f.data), bytes));
+  }
+  return out;
+}
+
+IPluginV3OneBuild* build(IPluginV3* p) {
+  return static_cast<IPluginV3OneBuild*>(p->getCapabilityInterface(PluginCapabilityType::kBUILD));
+}
+
+DynamicPluginTensorDesc desc(DataType type, std::vector<int64_t> dims, int64_t max_first = -1) {
+  DynamicPluginTensorDesc d{};
+  d.desc.type = type;
+  d.desc.format = TensorFormat::kLINEAR;
+  d.desc.dims.nbDims = static_cast<int32_t>(dims.size());
+  d.min.nbDims = d.max.nbDims = d.opt.nbDims = d.desc.dims.nbDims;
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    d.desc.dims.d[i] = dims[i];
+    d.min.d[i] = d.opt.d[i] = d.max.d[i] = dims[i] < 0 ? 1 : dims[i];
+  }
+  if (max_first >= 0) d.max.d[0] = max_first;
+  return d;
+}
+
+}  // namespace
+
+TEST(every_schema_op_has_a_creator_declaring_its_fields) {
+  auto byName = creators();
+  CHECK(byName.size() == sparsetrt::kNumOps);
+  for (const sparsetrt::OpSpec& spec : sparsetrt::kOps) {
+    IPluginCreatorV3One* c = byName[spec.name];
+    CHECK(c != nullptr);
+    if (!c) continue;
+    CHECK(std::strcmp(c->getPluginVersion(), spec.version) == 0);
+    CHECK(std::strcmp(c->getPluginNamespace(), sparsetrt::kPluginNamespace) == 0);
+    const PluginFieldCollection* names = c->getFieldNames();
+    CHECK(names->nbFields == static_cast<int32_t>(spec.num_fields));
+    for (std::size_t i = 0; i < spec.num_fields && static_cast<int32_t>(i) < names->nbFields; ++i) {
+      CHECK(std::strcmp(names->fields[i].name, spec.fields[i].name) == 0);
+      const bool is_float = spec.fields[i].type == sparsetrt::FieldType::kFloat32;
+      CHECK(names->fields[i].type == (is_float ? PluginFieldType::kFLOAT32 : PluginFieldType::kINT32));
+    }
+  }
+}
+
+TEST(every_plugin_round_trips_through_serialization_and_clone) {
+  for (auto& [name, creator] : creators()) {
+    Fields f = exampleFields(name);
+    IPluginV3* plugin = creator->createPlugin("node0", f.collection(), TensorRTPhase::kBUILD);
+    CHECK(plugin != nullptr);
+    if (!plugin) continue;
+    for (auto type : {PluginCapabilityType::kCORE, PluginCapabilityType::kBUILD, PluginCapabilityType::kRUNTIME})
+      CHECK(plugin->getCapabilityInterface(type) != nullptr);
+    auto* core = static_cast<IPluginV3OneCore*>(plugin->getCapabilityInterface(PluginCapabilityType::kCORE));
+    CHECK(name == core->getPluginName());
+    const std::vector<std::string> first = serialized(plugin);
+    CHECK(first.size() == f.fields.size());
+    // What TensorRT stores in the engine recreates an equal plugin (the runtime phase of deserialization).
+    auto* runtime = static_cast<IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+    IPluginV3* again = creator->createPlugin("node0", runtime->getFieldsToSerialize(), TensorRTPhase::kRUNTIME);
+    CHECK(again != nullptr);
+    if (again) CHECK(serialized(again) == first);
+    IPluginV3* copy = plugin->clone();
+    CHECK(copy != nullptr && serialized(copy) == first);
+    IPluginV3* attached = runtime->attachToContext(nullptr);
+    CHECK(attached != nullptr && serialized(attached) == first);
+    delete attached;
+    delete copy;
+    delete again;
+    delete plugin;
+  }
+}
+
+TEST(invalid_fields_yield_no_plugin) {
+  auto byName = creators();
+  Fields bad = exampleFields("SparseRulebook");
+  bad.ints[2] = {0, 2, 2};  // stride
+  CHECK(byName["SparseRulebook"]->createPlugin("bad", bad.collection(), TensorRTPhase::kBUILD) == nullptr);
+  Fields missing = exampleFields("SubmRulebook");
+  missing.fields.pop_back();
+  missing.ints.pop_back();
+  CHECK(byName["SubmRulebook"]->createPlugin("bad", missing.collection(), TensorRTPhase::kBUILD) == nullptr);
+  Fields extra = exampleFields("SparseMaxPool");
+  extra.addInts("stride", {2});
+  CHECK(byName["SparseMaxPool"]->createPlugin("bad", extra.collection(), TensorRTPhase::kBUILD) == nullptr);
+  Fields wrong_type = exampleFields("SparseConv");
+  wrong_type.fields[1].type = PluginFieldType::kFLOAT16;
+  CHECK(byName["SparseConv"]->createPlugin("bad", wrong_type.collection(), TensorRTPhase::kBUILD) == nullptr);
+}
+
+TEST(formats_and_types_follow_the_features) {
+  auto byName = creators();
+  Fields f = exampleFields("SparseConv");
+  IPluginV3* conv = byName["SparseConv"]->createPlugin("conv", f.collection(), TensorRTPhase::kBUILD);
+  CHECK(conv != nullptr);
+  if (!conv) return;
+  for (DataType t : {DataType::kFLOAT, DataType::kHALF}) {
+    const DataType other = t == DataType::kFLOAT ? DataType::kHALF : DataType::kFLOAT;
+    DynamicPluginTensorDesc io[5] = {desc(t, {-1, 13}), desc(DataType::kINT32, {27, -1}), desc(t, {7, 27, 13}),
+                                     desc(t, {7}), desc(t, {-1, 7})};
+    for (int pos = 0; pos < 5; ++pos) CHECK(build(conv)->supportsFormatCombination(pos, io, 4, 1));
+    io[2].desc.type = other;  // a weight of another type than the features
+    CHECK(!build(conv)->supportsFormatCombination(2, io, 4, 1));
+    io[1].desc.type = t;  // a float neighbour map
+    CHECK(!build(conv)->supportsFormatCombination(1, io, 4, 1));
+    DataType in_types[4] = {t, DataType::kINT32, t, t}, out_type = other;
+    CHECK(build(conv)->getOutputDataTypes(&out_type, 1, in_types, 4) == 0 && out_type == t);
+  }
+  DataType bad8 = DataType::kINT8;
+  DynamicPluginTensorDesc int8_features[1] = {desc(bad8, {-1, 13})};
+  CHECK(!build(conv)->supportsFormatCombination(0, int8_features, 4, 1));
+  delete conv;
+}
+
+TEST(shape_checks_name_the_node_and_workspaces_need_no_device) {
+  auto byName = creators();
+  Fields sf = exampleFields("SparseRulebook");
+  IPluginV3* rb = byName["SparseRulebook"]->createPlugin("down1", sf.collection(), TensorRTPhase::kBUILD);
+  CHECK(rb != nullptr);
+  if (!rb) return;
+  DynamicPluginTensorDesc good[1] = {desc(DataType::kINT32, {-1, 4}, 20000)};
+  DynamicPluginTensorDesc outs[3] = {desc(DataType::kINT32, {-1, 4}), desc(DataType::kINT32, {27, -1}),
+                                     desc(DataType::kINT32, {})};
+  CHECK(build(rb)->configurePlugin(good, 1, outs, 3) == 0);
+  DynamicPluginTensorDesc wrong_cols[1] = {desc(DataType::kINT32, {-1, 3}, 20000)};  // 2-D sites for a 3-D conv
+  CHECK(build(rb)->configurePlugin(wrong_cols, 1, outs, 3) != 0);
+  const std::size_t small = build(rb)->getWorkspaceSize(good, 1, outs, 3);
+  DynamicPluginTensorDesc more[1] = {desc(DataType::kINT32, {-1, 4}, 200000)};
+  const std::size_t large = build(rb)->getWorkspaceSize(more, 1, outs, 3);
+  CHECK(small > 0 && large > small);
+  delete rb;
+
+  Fields mf = exampleFields("SubmRulebook");
+  IPluginV3* subm = byName["SubmRulebook"]->createPlugin("subm1", mf.collection(), TensorRTPhase::kBUILD);
+  CHECK(subm != nullptr && build(subm)->getWorkspaceSize(good, 1, outs, 1) > 0);
+  delete subm;
+
+  Fields cf = exampleFields("SparseConv");
+  IPluginV3* conv = byName["SparseConv"]->createPlugin("conv1", cf.collection(), TensorRTPhase::kBUILD);
+  DynamicPluginTensorDesc mismatch[3] = {desc(DataType::kFLOAT, {-1, 16}), desc(DataType::kINT32, {27, -1}),
+                                         desc(DataType::kFLOAT, {32, 8, 16})};  // K 27 vs 8
+  CHECK(conv != nullptr && build(conv)->configurePlugin(mismatch, 3, outs, 1) != 0);
+  delete conv;
+}
+
+TEST_MAIN()

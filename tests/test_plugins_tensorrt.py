@@ -1,0 +1,83 @@
+"""The TensorRT plugin library with TensorRT-RTX, on a CPU: it loads, registers every creator of the schema,
+and parses and builds engines from every exported zoo model (size tensors, format negotiation,
+serialization), and a bad attribute is reported naming its node and field.
+
+Needs the plugin library, which needs TensorRT's headers (``TENSORRT_ROOT``; see plugins/README.md): where they
+are absent these tests skip, saying so. TensorRT-RTX (a test dependency) builds engines without a GPU but cannot
+run them; running engines is checked on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from zoo import ZOO
+
+from sparsetrt.exporter import export
+from sparsetrt.exporter.schema import DOMAIN, load
+
+BUILD_SCRIPT = Path(__file__).resolve().parent / "rtx_engine_build.py"
+INPUTS = ["voxel_features", "voxel_coords"]
+
+
+@pytest.fixture(scope="module")
+def rtx() -> None:
+    try:
+        from sparsetrt.runtime.tensorrt_module import load_tensorrt
+
+        load_tensorrt("tensorrt_rtx")
+    except ImportError as e:
+        pytest.skip(f"TensorRT-RTX is not installed ({e}): pip install -e '.[test]'")
+
+
+def _build(onnx_path: Path, library: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), str(onnx_path), str(library)], capture_output=True, text=True, timeout=900
+    )
+
+
+def test_library_exports_the_entry_points_and_needs_no_tensorrt(plugin_library: Path) -> None:
+    dynamic = subprocess.run(["readelf", "-dW", str(plugin_library)], capture_output=True, text=True, check=True)
+    needed = [line for line in dynamic.stdout.splitlines() if "(NEEDED)" in line]
+    assert needed and not [n for n in needed if "nvinfer" in n or "tensorrt" in n or "cudart" in n], needed
+    symbols = subprocess.run(
+        ["nm", "-D", "--defined-only", str(plugin_library)], capture_output=True, text=True, check=True
+    )
+    exported = {line.split()[-1] for line in symbols.stdout.splitlines() if " T " in line}
+    assert {"getCreators", "setLoggerFinder"} <= exported, exported
+    assert not [s for s in exported if "sparsetrt" in s], f"internal symbols leak: {exported}"
+
+
+@pytest.mark.parametrize("name,fp16", [(name, False) for name in ZOO] + [("centerpoint", True), ("minkunet", True)])
+def test_zoo_model_builds_an_engine(rtx: None, plugin_library: Path, tmp_path: Path, name: str, fp16: bool) -> None:
+    entry = ZOO[name]
+    path = tmp_path / f"{name}.onnx"
+    export(entry.build(), entry.make_inputs(0, 2, 600), path, input_names=INPUTS, fp16=fp16)
+    custom = [n for n in onnx.load(path).graph.node if n.domain == DOMAIN]
+    result = _build(path, plugin_library)
+    assert result.returncode == 0, f"engine build failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    creators = next(line for line in result.stdout.splitlines() if line.startswith("creators:"))
+    assert creators.split()[1:] == sorted(f"{op}:{d.since_version}" for op, d in load().ops.items())
+    plugin_layers = int(result.stdout.split("plugin layers:")[1].split()[0])
+    assert plugin_layers == len(custom), result.stdout  # every custom node became our plugin
+    assert int(result.stdout.split("engine bytes:")[1].split()[0]) > 0
+
+
+def test_bad_attribute_is_reported_with_node_and_field(rtx: None, plugin_library: Path, tmp_path: Path) -> None:
+    entry = ZOO["second"]
+    buf = io.BytesIO()
+    export(entry.build(), entry.make_inputs(0, 1, 300), buf, input_names=INPUTS)
+    model = onnx.load_from_string(buf.getvalue())
+    node = next(n for n in model.graph.node if n.op_type == "SparseRulebook")
+    next(a for a in node.attribute if a.name == "stride").ints[0] = 0
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, path)
+    result = _build(path, plugin_library)
+    assert result.returncode != 0
+    log = result.stdout + result.stderr
+    assert f"node '{node.name}', attribute 'stride': every entry must be >= 1" in log, log[-5000:]
