@@ -16,8 +16,8 @@ namespace plugin {
 inline void checkInputCount(const char* op, const std::string& node, std::size_t got, std::size_t lo, std::size_t hi) {
   if (got < lo || got > hi)
     throw ShapeError(std::string("sparsetrt::") + op + " node '" + node + "': expected " + std::to_string(lo) +
-                     (hi != lo ? " or " + std::to_string(hi) : std::string()) + " inputs, got " +
-                     std::to_string(got) + " (was the ONNX node edited by hand?)");
+                     (hi != lo ? " or " + std::to_string(hi) : std::string()) + " inputs, got " + std::to_string(got) +
+                     " (was the ONNX node edited by hand?)");
 }
 
 inline bool isInt32Linear(const nvinfer1::PluginTensorDesc& d) {

@@ -35,11 +35,13 @@ const OpSpec& opSpec(const char* op) {
   throw std::logic_error(std::string("no schema entry for op ") + op);
 }
 
-std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node, const nvinfer1::PluginFieldCollection* fc) {
+std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
+                                  const nvinfer1::PluginFieldCollection* fc) {
   std::vector<FieldView> views;
   if (fc == nullptr) return views;
   if (fc->nbFields < 0 || (fc->nbFields > 0 && fc->fields == nullptr))
-    throw AttributeError(std::string("sparsetrt::") + spec.name + " node '" + node + "': malformed plugin field collection");
+    throw AttributeError(std::string("sparsetrt::") + spec.name + " node '" + node +
+                         "': malformed plugin field collection");
   for (int32_t i = 0; i < fc->nbFields; ++i) {
     const nvinfer1::PluginField& f = fc->fields[i];
     const FieldSpec* declared = nullptr;
@@ -57,8 +59,8 @@ std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node, c
         // The ONNX parser passes ints as INT32 and floats as FLOAT32 without conversion; anything else
         // means the node was not written by our exporter.
         throw AttributeError(std::string("sparsetrt::") + spec.name + " node '" + node + "', attribute '" +
-                             (f.name ? f.name : "?") +
-                             "': unsupported plugin field type " + std::to_string(static_cast<int>(f.type)) +
+                             (f.name ? f.name : "?") + "': unsupported plugin field type " +
+                             std::to_string(static_cast<int>(f.type)) +
                              " (expected INT32 or FLOAT32; re-export the model with sparsetrt)");
     }
     views.push_back(FieldView{f.name, type, f.data, f.length});

@@ -54,7 +54,8 @@ const OpSpec& opSpec(const char* op);
 
 // TensorRT's fields as the host logic's FieldViews. TensorRT types an ONNX int and a one-element ints
 // alike (INT32, length 1), so the schema's field table decides which one a field is.
-std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node, const nvinfer1::PluginFieldCollection* fc);
+std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
+                                  const nvinfer1::PluginFieldCollection* fc);
 
 // Owns the fields a plugin hands TensorRT to serialize (valid until the next call or destruction).
 class SerializedFields {

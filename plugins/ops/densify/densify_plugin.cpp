@@ -10,7 +10,8 @@ DensifyAttrs DensifyPlugin::parse(const std::string& node, const std::vector<Fie
   return parseDensify(node, fields.data(), static_cast<int32_t>(fields.size()));
 }
 
-DensifyPlugin::DensifyPlugin(std::string node, DensifyAttrs attrs) : PluginBase(std::move(node)), attrs_(std::move(attrs)) {}
+DensifyPlugin::DensifyPlugin(std::string node, DensifyAttrs attrs)
+    : PluginBase(std::move(node)), attrs_(std::move(attrs)) {}
 
 void DensifyPlugin::checkInputs(const std::vector<Dims>& inputs) const {
   checkInputCount(kName, node(), inputs.size(), 2, 2);
@@ -25,9 +26,9 @@ int32_t DensifyPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_
 }
 
 // features [N, C] give [batch_size, C, *spatial_shape]: static but for C, whatever N is.
-int32_t DensifyPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs,
-                                       const nvinfer1::DimsExprs*, int32_t, nvinfer1::DimsExprs* outputs,
-                                       int32_t nb_outputs, nvinfer1::IExprBuilder& builder) noexcept {
+int32_t DensifyPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs, const nvinfer1::DimsExprs*,
+                                       int32_t, nvinfer1::DimsExprs* outputs, int32_t nb_outputs,
+                                       nvinfer1::IExprBuilder& builder) noexcept {
   return guard(context(), [&] {
     checkInputCount(kName, node(), static_cast<std::size_t>(nb_inputs), 2, 2);
     if (nb_outputs != kNbOutputs || inputs[0].nbDims != 2)
@@ -60,11 +61,10 @@ int32_t DensifyPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc, con
                                cudaStream_t stream) noexcept {
   return guard(context(), [&] {
     const int64_t n = input_desc[0].dims.d[0], c = input_desc[0].dims.d[1];
-    const cudaError_t err = kernels::densify(toKernelType(input_desc[0].type), inputs[0],
-                                             static_cast<const int32_t*>(inputs[1]), n, c,
-                                             static_cast<int32_t>(attrs_.spatial_shape.size()),
-                                             attrs_.spatial_shape.data(), attrs_.batch_size, outputs[0], workspace,
-                                             kernels::densifyWorkspaceSize(), stream);
+    const cudaError_t err =
+        kernels::densify(toKernelType(input_desc[0].type), inputs[0], static_cast<const int32_t*>(inputs[1]), n, c,
+                         static_cast<int32_t>(attrs_.spatial_shape.size()), attrs_.spatial_shape.data(),
+                         attrs_.batch_size, outputs[0], workspace, kernels::densifyWorkspaceSize(), stream);
     if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
   });
 }

@@ -42,8 +42,8 @@ int32_t SparseConvPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int
   });
 }
 
-bool SparseConvPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out,
-                                                 int32_t, int32_t) noexcept {
+bool SparseConvPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out, int32_t,
+                                                 int32_t) noexcept {
   const nvinfer1::PluginTensorDesc& d = in_out[pos].desc;
   if (pos == 1) return isInt32Linear(d);
   if (pos == 0) return isFeatureType(d.type) && isLinear(d);

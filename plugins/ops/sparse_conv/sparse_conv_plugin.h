@@ -1,4 +1,5 @@
-// SparseConv as a TensorRT IPluginV3: gather-GEMM-scatter conv over a neighbour map, bias and activation fused (README.md).
+// SparseConv as a TensorRT IPluginV3: gather-GEMM-scatter conv over a neighbour map, bias and activation fused
+// (README.md).
 #pragma once
 
 #include "plugin/plugin_base.h"

@@ -11,7 +11,8 @@ NoAttrs SparseMaxPoolPlugin::parse(const std::string& node, const std::vector<Fi
   return {};
 }
 
-SparseMaxPoolPlugin::SparseMaxPoolPlugin(std::string node, NoAttrs attrs) : PluginBase(std::move(node)), attrs_(attrs) {}
+SparseMaxPoolPlugin::SparseMaxPoolPlugin(std::string node, NoAttrs attrs)
+    : PluginBase(std::move(node)), attrs_(attrs) {}
 
 void SparseMaxPoolPlugin::checkInputs(const std::vector<Dims>& inputs) const {
   checkInputCount(kName, node(), inputs.size(), 2, 2);
@@ -19,7 +20,8 @@ void SparseMaxPoolPlugin::checkInputs(const std::vector<Dims>& inputs) const {
 }
 
 int32_t SparseMaxPoolPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
-                                                const nvinfer1::DataType* input_types, int32_t nb_inputs) const noexcept {
+                                                const nvinfer1::DataType* input_types,
+                                                int32_t nb_inputs) const noexcept {
   if (nb_outputs != kNbOutputs || nb_inputs < 1) return 1;
   types[0] = input_types[0];  // follows the features
   return 0;

@@ -87,10 +87,10 @@ int32_t SparseRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_de
     const int64_t bound = outputBound(n);
     auto* d_overflow = static_cast<int32_t*>(workspace);
     void* kernel_ws = static_cast<char*>(workspace) + kFlagBytes;
-    cudaError_t err = kernels::sparseRulebook(
-        static_cast<const int32_t*>(inputs[0]), n, geometry_, bound, static_cast<int32_t*>(outputs[0]),
-        static_cast<int32_t*>(outputs[1]), static_cast<int32_t*>(outputs[2]), d_overflow, kernel_ws,
-        kernels::sparseRulebookWorkspaceSize(n, geometry_, bound), stream);
+    cudaError_t err = kernels::sparseRulebook(static_cast<const int32_t*>(inputs[0]), n, geometry_, bound,
+                                              static_cast<int32_t*>(outputs[0]), static_cast<int32_t*>(outputs[1]),
+                                              static_cast<int32_t*>(outputs[2]), d_overflow, kernel_ws,
+                                              kernels::sparseRulebookWorkspaceSize(n, geometry_, bound), stream);
     if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
 
     // More sites than the bound is an error, never a truncation. TensorRT reads num_out back right after
@@ -110,12 +110,12 @@ int32_t SparseRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_de
     if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
     if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
     if (overflow != 0)
-      throw std::runtime_error("the layer created " + std::to_string(overflow) + " output sites from " +
-                               std::to_string(n) + " inputs, more than the bound " + std::to_string(bound) +
-                               (attrs_.max_out > 0 ? " (max_out)" : "") +
-                               (attrs_.max_out > 0 ? "; raise max_sites at export (0 derives the bound) or feed fewer voxels"
-                                                   : "; the derived bound only fails for invalid input: check that batch "
-                                                     "indices are < batch_size and coordinates lie inside the grid"));
+      throw std::runtime_error(
+          "the layer created " + std::to_string(overflow) + " output sites from " + std::to_string(n) +
+          " inputs, more than the bound " + std::to_string(bound) + (attrs_.max_out > 0 ? " (max_out)" : "") +
+          (attrs_.max_out > 0 ? "; raise max_sites at export (0 derives the bound) or feed fewer voxels"
+                              : "; the derived bound only fails for invalid input: check that batch "
+                                "indices are < batch_size and coordinates lie inside the grid"));
   });
 }
 

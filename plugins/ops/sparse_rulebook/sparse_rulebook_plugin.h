@@ -1,4 +1,5 @@
-// SparseRulebook as a TensorRT IPluginV3: output sites and neighbour map of a strided or transposed conv, with a data-dependent count (README.md).
+// SparseRulebook as a TensorRT IPluginV3: output sites and neighbour map of a strided or transposed conv, with a
+// data-dependent count (README.md).
 #pragma once
 
 #include "plugin/plugin_base.h"

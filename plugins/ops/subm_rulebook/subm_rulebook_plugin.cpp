@@ -18,8 +18,8 @@ void SubmRulebookPlugin::checkInputs(const std::vector<Dims>& inputs) const {
   submRulebookOutput(node(), attrs_, inputs[0]);
 }
 
-int32_t SubmRulebookPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
-                                               const nvinfer1::DataType*, int32_t) const noexcept {
+int32_t SubmRulebookPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs, const nvinfer1::DataType*,
+                                               int32_t) const noexcept {
   if (nb_outputs != kNbOutputs) return 1;
   types[0] = nvinfer1::DataType::kINT32;
   return 0;
