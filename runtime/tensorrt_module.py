@@ -6,8 +6,11 @@ single place that picks one and works around a packaging quirk of TensorRT-RTX's
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -57,3 +60,37 @@ def load_tensorrt(prefer: str | None = None) -> ModuleType:
 
 def is_rtx(trt: ModuleType) -> bool:
     return trt.__name__ == "tensorrt_rtx"
+
+
+def polygraphy_trt(trt: ModuleType) -> ModuleType:
+    """``polygraphy.backend.trt`` working on ``trt``: polygraphy binds its loaders to ``tensorrt`` or
+    ``tensorrt_rtx`` once, when that module is first imported, following ``polygraphy.config``."""
+    from polygraphy import config
+    from polygraphy.logger import G_LOGGER
+
+    want_rtx = is_rtx(trt)
+    if "polygraphy.backend.trt" in sys.modules and config.USE_TENSORRT_RTX != want_rtx:
+        raise TensorRTNotFoundError(
+            f"polygraphy was already set up for {'tensorrt_rtx' if config.USE_TENSORRT_RTX else 'tensorrt'} in this "
+            f"process, not {trt.__name__}: use one TensorRT flavour per process (pass the same `prefer`)"
+        )
+    config.USE_TENSORRT_RTX = want_rtx
+    G_LOGGER.colors = False  # else polygraphy prints a hint about the optional `colored` package
+    import polygraphy.backend.trt as backend
+
+    return backend
+
+
+@contextlib.contextmanager
+def polygraphy_output(verbose: bool = False) -> Iterator[None]:
+    """Route polygraphy's log (it prints to stdout) to stderr, so that stdout keeps only our results;
+    show its info messages only when ``verbose``."""
+    from polygraphy.logger import G_LOGGER
+
+    previous = G_LOGGER.module_severity
+    G_LOGGER.module_severity = G_LOGGER.INFO if verbose else G_LOGGER.WARNING
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        G_LOGGER.module_severity = previous

@@ -1,0 +1,255 @@
+"""Build a TensorRT (or TensorRT-RTX) engine from an exported ONNX file, with polygraphy's loaders.
+
+One code path serves both: the network is always strongly typed (TensorRT-RTX knows no other kind, and
+our plugins follow their input's type), so precision lives in the file; ``fp16=True`` converts a float32
+file to float16 with the exporter's own pass (range-checked) before parsing. The plugin library goes
+into TensorRT's plugin registry before the parser meets our ops. The voxel count, dim 0 of every input
+exported with a dynamic first axis, gets one optimization profile (min, opt, max).
+
+TensorRT-RTX builds ahead of time on a machine without a GPU; full TensorRT needs one to build.
+
+Next to ``model.engine`` goes ``model.engine.json``: the model's I/O spec (which input holds coordinates
+on which grid, the batch size, sparse output pairs), the profile and how the engine was built. An engine
+cannot carry these, and the runtime checks inputs against them before any GPU work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from sparsetrt.exporter.schema import DOMAIN
+
+from .plugins import load_plugin_libraries
+from .progress import make_progress_monitor
+from .spec import ModelSpec, save_spec
+from .tensorrt_module import is_rtx, load_tensorrt, polygraphy_output, polygraphy_trt
+
+DEFAULT_VOXELS = (1, 20000, 60000)  # min, opt, max voxel counts of the optimization profile
+
+
+class EngineBuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class BuildResult:
+    engine_path: Path
+    metadata_path: Path
+    seconds: float
+    size_bytes: int
+    trt_module: str
+    trt_version: str
+    precision: str
+    profile: dict[str, tuple[tuple[int, ...], ...]]
+    phases: list[str] = field(default_factory=list)  # TensorRT's build phases, as its progress monitor saw them
+
+
+def metadata_path(engine_path: str | os.PathLike) -> Path:
+    """Where an engine's spec and build facts live: ``<engine>.json``."""
+    path = Path(engine_path)
+    return path.with_name(path.name + ".json")
+
+
+def parse_voxels(text: str) -> tuple[int, int, int]:
+    """``"MIN:OPT:MAX"`` -> (min, opt, max), checked."""
+    parts = text.split(":")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ValueError(f"--voxels takes MIN:OPT:MAX (three integers, e.g. 1:20000:60000), got {text!r}")
+    return check_voxels(values)  # type: ignore[arg-type]
+
+
+def check_voxels(voxels: Sequence[int]) -> tuple[int, int, int]:
+    low, opt, high = (int(v) for v in voxels)
+    if not 1 <= low <= opt <= high:
+        raise ValueError(
+            f"voxel profile {low}:{opt}:{high} must satisfy 1 <= MIN <= OPT <= MAX (OPT is the count TensorRT tunes "
+            "for, MAX the most voxels a frame may have)"
+        )
+    return low, opt, high
+
+
+def _profile_shapes(spec: ModelSpec, voxels: tuple[int, int, int]) -> dict[str, tuple[tuple[int, ...], ...]]:
+    shapes: dict[str, tuple[tuple[int, ...], ...]] = {}
+    for t in spec.inputs:
+        dynamic = [d for d, s in enumerate(t.shape) if isinstance(s, str)]
+        if any(d != 0 for d in dynamic):
+            raise EngineBuildError(
+                f"input {t.name!r} has shape {list(t.shape)}: only dim 0 (the voxel count) may be dynamic for "
+                "`sparsetrt build`; export with the other dims static (dynamic_axes only on dim 0)"
+            )
+        static = [int(s) for s in t.shape[1:]] if dynamic else [int(s) for s in t.shape]
+        if dynamic:
+            shapes[t.name] = tuple((v, *static) for v in voxels)
+        else:
+            shapes[t.name] = (tuple(static),) * 3
+    return shapes
+
+
+def _precision(proto: onnx.ModelProto) -> str:
+    floats = {
+        v.type.tensor_type.elem_type
+        for v in (*proto.graph.input, *proto.graph.output)
+        if v.type.tensor_type.elem_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    }
+    return "fp16" if onnx.TensorProto.FLOAT16 in floats else "fp32"
+
+
+def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX file {path} does not exist (export one with `sparsetrt export`)")
+    try:
+        return onnx.load(os.fspath(path))
+    except Exception as e:  # protobuf's DecodeError and friends: the file is not ONNX
+        raise ValueError(f"{path} is not a readable ONNX file: {e}") from e
+
+
+def build_engine(
+    onnx_path: str | os.PathLike,
+    engine_path: str | os.PathLike,
+    *,
+    plugins: Sequence[str | os.PathLike] = (),
+    voxels: Sequence[int] = DEFAULT_VOXELS,
+    fp16: bool = False,
+    workspace_mib: int | None = None,
+    timing_cache: str | os.PathLike | None = None,
+    compute_capabilities: Sequence[str] | None = None,
+    progress: bool = True,
+    prefer: str | None = None,
+    verbose: bool = False,
+) -> BuildResult:
+    """Build ``onnx_path`` into a serialized engine at ``engine_path`` (and its ``.json`` metadata).
+
+    ``plugins``: plugin libraries (``libsparsetrt_plugins.so``), required when the file has sparsetrt ops.
+    ``voxels``: (min, opt, max) of the voxel count. ``fp16``: build a float32 file in float16.
+    ``workspace_mib``: TensorRT's workspace pool limit. ``timing_cache``: a file read before and updated
+    after the build. ``compute_capabilities``: TensorRT-RTX only, e.g. ``["8.6", "8.9"]`` (default: its own).
+    ``progress``: show TensorRT's build phases on stderr. ``prefer``: ``"tensorrt"`` or ``"tensorrt_rtx"``.
+    """
+    voxels = check_voxels(voxels)
+    engine_path = Path(engine_path)
+    if not engine_path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {engine_path}: folder {engine_path.parent} does not exist")
+    if workspace_mib is not None and workspace_mib <= 0:
+        raise ValueError(f"workspace must be a positive number of MiB, got {workspace_mib}")
+    proto = load_onnx(onnx_path)
+    source_digest = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()
+    if fp16 and _precision(proto) == "fp32":
+        from sparsetrt.exporter.graph_passes import optimize
+
+        # The exporter's fp16 pass (range-checked): the same file `sparsetrt export --fp16` would write.
+        proto = optimize(proto, fold_batchnorm=False, fuse_activations=False, fp16=True)
+    spec = ModelSpec.from_onnx(proto)
+    custom = sorted({n.op_type for n in proto.graph.node if n.domain == DOMAIN})
+    if custom and not plugins:
+        raise EngineBuildError(
+            f"{onnx_path} has sparsetrt ops ({', '.join(custom)}), which TensorRT runs through our plugins: pass the "
+            "plugin library, e.g. --plugins build/plugins/libsparsetrt_plugins.so (build it from plugins/)"
+        )
+    shapes = _profile_shapes(spec, voxels)
+
+    trt = _choose_tensorrt(prefer)
+    backend = polygraphy_trt(trt)
+    if compute_capabilities and not is_rtx(trt):
+        raise EngineBuildError(
+            "compute capabilities are a TensorRT-RTX option (full TensorRT builds for the GPU it runs on); "
+            "drop --compute-capability or build with TensorRT-RTX (--trt tensorrt_rtx)"
+        )
+    load_plugin_libraries(trt, plugins)
+
+    profile = backend.Profile()
+    for name, (low, opt, high) in shapes.items():
+        profile.add(name, low, opt, high)
+    monitor = make_progress_monitor(trt) if progress else None
+    config_kwargs: dict[str, Any] = {"profiles": [profile]}
+    if workspace_mib is not None:
+        config_kwargs["memory_pool_limits"] = {trt.MemoryPoolType.WORKSPACE: int(workspace_mib) << 20}
+    if timing_cache is not None and Path(timing_cache).is_file():
+        config_kwargs["load_timing_cache"] = os.fspath(timing_cache)
+    if monitor is not None:
+        config_kwargs["progress_monitor"] = monitor
+    if is_rtx(trt):
+        from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
+
+        capabilities = [_parse_capability(c) for c in compute_capabilities or ()]
+        config = CreateConfigRTX(compute_capabilities=capabilities or None, **config_kwargs)
+    else:
+        config = backend.CreateConfig(**config_kwargs)
+
+    from polygraphy.exception import PolygraphyException
+
+    network = backend.NetworkFromOnnxBytes(proto.SerializeToString(), strongly_typed=True)
+    started = time.perf_counter()
+    try:
+        with polygraphy_output(verbose):
+            serialized = backend.EngineBytesFromNetwork(
+                network, config, save_timing_cache=os.fspath(timing_cache) if timing_cache else None
+            )()
+    except PolygraphyException as e:
+        raise EngineBuildError(
+            f"TensorRT ({trt.__name__} {trt.__version__}) could not build {onnx_path}: {e}. TensorRT's own messages "
+            "are above; for a sparsetrt op, check that the plugin library matches this sparsetrt version"
+        ) from e
+    seconds = time.perf_counter() - started
+    data = bytes(serialized)
+    engine_path.write_bytes(data)
+    meta = metadata_path(engine_path)
+    spec.profile = dict(shapes)  # type: ignore[arg-type]
+    save_spec(
+        meta,
+        spec,
+        engine=engine_path.name,
+        built_with={"module": trt.__name__, "version": trt.__version__},
+        precision=_precision(proto),
+        voxels=list(voxels),
+        plugins=[Path(p).name for p in plugins],
+        compute_capabilities=list(compute_capabilities or []),
+        source_onnx={"file": Path(onnx_path).name, "sha256": source_digest},
+    )
+    if timing_cache is not None:
+        Path(os.fspath(timing_cache) + ".lock").unlink(missing_ok=True)  # polygraphy's lock file, released
+    return BuildResult(
+        engine_path=engine_path,
+        metadata_path=meta,
+        seconds=seconds,
+        size_bytes=len(data),
+        trt_module=trt.__name__,
+        trt_version=trt.__version__,
+        precision=_precision(proto),
+        profile=shapes,
+        phases=list(monitor.seen) if monitor is not None else [],
+    )
+
+
+def _choose_tensorrt(prefer: str | None) -> Any:
+    """``prefer``, else: full TensorRT where a GPU is (it builds for that GPU), TensorRT-RTX first where none is
+    (only it builds without one)."""
+    if prefer is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            try:
+                return load_tensorrt("tensorrt_rtx")
+            except ImportError:
+                pass
+    return load_tensorrt(prefer)
+
+
+def _parse_capability(text: str) -> tuple[int, int]:
+    try:
+        major, minor = (int(p) for p in str(text).split("."))
+    except ValueError:
+        raise ValueError(f"a compute capability is MAJOR.MINOR, e.g. 8.6 or 12.0; got {text!r}") from None
+    return major, minor
