@@ -54,36 +54,44 @@ __device__ __forceinline__ uint64_t mixHash(uint64_t x) {
   return x;
 }
 
-// Open addressing with linear probing over a power-of-two table kept at most half full (see
-// sparsetrt::hashCapacity), so every probe sequence ends at the key or at an empty slot.
+// Open addressing with linear probing over a power-of-two table. Tables sized for every key they can receive
+// are kept at most half full (see sparsetrt::hashCapacity), so probe sequences stay short and end at the key
+// or at an empty slot. SparseRulebook sizes its table for the declared output bound instead, so a layer that
+// overflows that bound can fill the table: every probe sequence is therefore cut off after `capacity` probes,
+// which have then visited every slot.
 struct HashTable {
   unsigned long long* keys;  // kEmptyKey = free
   int32_t* values;
   uint64_t mask;  // capacity - 1
 
-  // Returns the key's slot; *inserted tells whether this call put it there (exactly one caller per key).
-  __device__ __forceinline__ uint64_t insert(uint64_t key, bool* inserted) const {
+  // Inserts `key` (or finds it already there) and returns its slot; *inserted tells whether this call put it
+  // there (exactly one caller per key). Returns -1 if the table is full without the key: all `capacity` slots
+  // then hold other keys, and a slot, once taken, is never freed.
+  __device__ __forceinline__ int64_t insert(uint64_t key, bool* inserted) const {
     uint64_t slot = mixHash(key) & mask;
-    while (true) {
+    for (uint64_t probe = 0; probe <= mask; ++probe) {
       const unsigned long long prev =
           atomicCAS(&keys[slot], static_cast<unsigned long long>(kEmptyKey), static_cast<unsigned long long>(key));
       if (prev == kEmptyKey || prev == key) {
         *inserted = prev == kEmptyKey;
-        return slot;
+        return static_cast<int64_t>(slot);
       }
       slot = (slot + 1) & mask;
     }
+    *inserted = false;
+    return -1;
   }
 
   // The key's slot, or -1. Only called in kernels after the inserting kernel has finished.
   __device__ __forceinline__ int64_t find(uint64_t key) const {
     uint64_t slot = mixHash(key) & mask;
-    while (true) {
+    for (uint64_t probe = 0; probe <= mask; ++probe) {
       const unsigned long long k = keys[slot];
       if (k == key) return static_cast<int64_t>(slot);
       if (k == kEmptyKey) return -1;
       slot = (slot + 1) & mask;
     }
+    return -1;
   }
 };
 

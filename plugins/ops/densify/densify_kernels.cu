@@ -36,6 +36,7 @@ template <typename T>
 cudaError_t launchDensify(const void* x, const int32_t* indices, int64_t n, int64_t channels, const DenseGrid& grid,
                           void* out, cudaStream_t stream) {
   const std::size_t bytes = static_cast<std::size_t>(grid.batch) * channels * grid.sites * sizeof(T);
+  if (bytes == 0) return cudaSuccess;  // C = 0: an empty output, possibly a null pointer
   const cudaError_t err = cudaMemsetAsync(out, 0, bytes, stream);
   if (err != cudaSuccess || n * channels == 0) return err;
   densifyKernel<T><<<detail::blocksFor(n * channels), kThreads, 0, stream>>>(static_cast<const T*>(x), indices, n,

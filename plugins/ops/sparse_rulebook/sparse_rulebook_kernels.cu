@@ -2,6 +2,10 @@
 // site it reaches into a hash table; the distinct sites are radix-sorted so rows come out ordered by
 // (batch, *coords) whatever the thread order; a last pass writes the neighbour map. Semantics are those of
 // the CPU reference (exporter/backend/rulebook.py); the API contract is in sparsetrt/kernels.h.
+//
+// Everything is sized for keys = min(N * maxOutputsPerInput, out_capacity) (sparsetrt/workspace.h), not for
+// the number of (input, offset) pairs: the table may fill up when a layer overflows its declared bound, which
+// insertion detects (HashTable::insert gives up after visiting every slot) and reports as an overflow.
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>
@@ -20,15 +24,28 @@ using detail::HashTable;
 using detail::kThreads;
 using detail::tableAt;
 
-// Radix-sort bits of output keys: key < batch_bound * S with batch < 2^31, so 31 + ceil(log2 S) bits
-// hold every key. Fewer bits than 64 means fewer sort passes.
-int sortEndBit(const RulebookGeometry& g) {
-  uint64_t sites = 1;
-  for (int d = 0; d < g.ndim; ++d) sites *= static_cast<uint64_t>(g.out_shape[d]);
-  int bits = 0;
-  while ((uint64_t{1} << bits) < sites) ++bits;
-  return std::min(31 + bits, 64);
+using SortKey = unsigned long long;
+
+// The device-free sort-scratch bound (radixSortTempBound, workspace.cpp) rests on properties of CUB's tuning
+// policies; check them here, where CUB is included, for the policies that serve sm_86/87/89 (Policy800),
+// sm_90 (Policy900) and sm_100/120 (Policy1000). These are CUB internals of the version the bound was derived
+// from (CCCL 3.0, CUDA 13.0); with another CUB the checks are skipped, and sparseRulebook's comparison with
+// CUB's own size query (before anything is enqueued) still refuses a bound that is too small.
+#if defined(CCCL_MAJOR_VERSION) && CCCL_MAJOR_VERSION == 3 && CCCL_MINOR_VERSION == 0
+template <typename Policy>
+constexpr bool sortBoundHolds() {
+  using Onesweep = typename Policy::OnesweepPolicy;
+  constexpr int64_t tile = int64_t{Onesweep::BLOCK_THREADS} * Onesweep::ITEMS_PER_THREAD;
+  return bool(Policy::ONESWEEP) && int(Policy::ONESWEEP_RADIX_BITS) == kSortRadixBits && tile >= kSortMinTileItems &&
+         ((int64_t{1} << 28) - tile) >= kSortMinPortionItems;
 }
+// SortKeys with an int item count sorts with 32-bit offsets (detail::choose_offset_t) and no value type.
+using SortPolicies = cub::detail::radix::policy_hub<SortKey, cub::NullType, cub::detail::choose_offset_t<int>>;
+static_assert(sizeof(cub::detail::choose_offset_t<int>) <= kSortCounterBytes, "radix sort offsets wider than assumed");
+static_assert(sortBoundHolds<SortPolicies::Policy800>(), "CUB's sm_80 radix-sort policy breaks radixSortTempBound");
+static_assert(sortBoundHolds<SortPolicies::Policy900>(), "CUB's sm_90 radix-sort policy breaks radixSortTempBound");
+static_assert(sortBoundHolds<SortPolicies::Policy1000>(), "CUB's sm_100 radix-sort policy breaks radixSortTempBound");
+#endif
 
 // ------------------------------------------------------------------------------- regular, transposed
 // The output site that input `row` reaches through flat offset k, if any.
@@ -55,9 +72,11 @@ __device__ __forceinline__ bool outputSite(const int32_t* row, int64_t k, const 
 }
 
 // Inserts every reachable output key once and appends each new key to `unique` (in arbitrary order; the
-// sort that follows makes the result deterministic).
+// sort that follows makes the result deterministic). counters[0] counts distinct keys; counters[1] is set
+// when the table is full, which only happens when the distinct keys exceed the declared bound (the table
+// holds at least twice that many).
 __global__ void insertOutputsKernel(const int32_t* __restrict__ indices, int64_t n, RulebookGeometry g, HashTable table,
-                                    unsigned long long* __restrict__ unique, int32_t* __restrict__ counter,
+                                    SortKey* __restrict__ unique, unsigned long long* __restrict__ counters,
                                     int64_t max_keys) {
   SPT_GRID_STRIDE(idx, n * g.kernel_volume) {
     const int64_t k = idx / n, site = idx % n;
@@ -66,31 +85,46 @@ __global__ void insertOutputsKernel(const int32_t* __restrict__ indices, int64_t
     if (!outputSite(row, k, g, target)) continue;
     bool inserted;
     const uint64_t key = detail::encodeKey(row[0], target, g.out_shape, g.ndim);
-    table.insert(key, &inserted);
+    if (table.insert(key, &inserted) < 0) {
+      atomicExch(&counters[1], 1ULL);
+      continue;
+    }
     if (inserted) {
-      const int32_t pos = atomicAdd(counter, 1);
-      if (pos < max_keys) unique[pos] = key;  // always true: max_keys is a sound bound (maxOutputsPerInput)
+      const unsigned long long pos = atomicAdd(&counters[0], 1ULL);
+      // Past max_keys only when overflowing (max_keys >= min(true count, out_capacity)): nothing to keep.
+      if (pos < static_cast<unsigned long long>(max_keys)) unique[pos] = key;
     }
   }
 }
 
-__global__ void finalizeCountKernel(const int32_t* __restrict__ counter, int64_t capacity,
+// The overflow contract (sparsetrt/kernels.h): num_out = M, or 0 with overflow = the count found (exact unless
+// the table filled up, then a lower bound that is still > out_capacity).
+__global__ void finalizeCountKernel(const unsigned long long* __restrict__ counters, int64_t out_capacity,
                                     int32_t* __restrict__ num_out, int32_t* __restrict__ overflow) {
-  const int32_t m = *counter;
-  const bool over = m > capacity;
-  *num_out = over ? 0 : m;
-  *overflow = over ? m : 0;
+  const unsigned long long found = counters[0], cap = static_cast<unsigned long long>(out_capacity);
+  const bool over = counters[1] != 0 || found > cap;
+  const unsigned long long reported = found > cap ? found : cap + 1;
+  *num_out = over ? 0 : static_cast<int32_t>(found);
+  *overflow = over ? static_cast<int32_t>(reported < INT32_MAX ? reported : INT32_MAX) : 0;
 }
 
-// Sorted position j becomes output row j: record it in the table and decode the site.
-__global__ void assignRowsKernel(const unsigned long long* __restrict__ sorted, const int32_t* __restrict__ num_out,
-                                 int64_t max_keys, RulebookGeometry g, HashTable table,
-                                 int32_t* __restrict__ out_indices) {
+// Fixed counts without any insertion: pointwise layers (n = N) and empty inputs (n = 0).
+__global__ void directCountKernel(int64_t n, int64_t out_capacity, int32_t* __restrict__ num_out,
+                                  int32_t* __restrict__ overflow) {
+  const bool over = n > out_capacity;
+  *num_out = over ? 0 : static_cast<int32_t>(n);
+  *overflow = over ? static_cast<int32_t>(n) : 0;
+}
+
+// Sorted position j < M becomes output row j: record it in the table and decode the site. Positions past M
+// hold the all-ones sentinels of unused entries (or nothing at all after an overflow, where M = 0).
+__global__ void assignRowsKernel(const SortKey* __restrict__ sorted, const int32_t* __restrict__ num_out,
+                                 RulebookGeometry g, HashTable table, int32_t* __restrict__ out_indices) {
   const int64_t m = *num_out;
-  SPT_GRID_STRIDE(j, max_keys) {
-    if (j >= m) return;
+  SPT_GRID_STRIDE(j, m) {
     const uint64_t key = sorted[j];
-    table.values[table.find(key)] = static_cast<int32_t>(j);
+    const int64_t slot = table.find(key);
+    if (slot >= 0) table.values[slot] = static_cast<int32_t>(j);  // always found: every sorted key was inserted
     detail::decodeKey(key, g.out_shape, g.ndim, out_indices + j * (1 + g.ndim));
   }
 }
@@ -113,46 +147,26 @@ __global__ void scatterNeighborsKernel(const int32_t* __restrict__ indices, int6
     int32_t target[kMaxSpatialDims];
     if (!outputSite(row, k, g, target)) continue;
     const int64_t slot = table.find(detail::encodeKey(row[0], target, g.out_shape, g.ndim));
-    neighbors[k * m + table.values[slot]] = static_cast<int32_t>(site);
+    if (slot >= 0) neighbors[k * m + table.values[slot]] = static_cast<int32_t>(site);
   }
 }
-
-__global__ void pointwiseCountKernel(int64_t n, int64_t capacity, int32_t* __restrict__ num_out,
-                                     int32_t* __restrict__ overflow) {
-  const bool over = n > capacity;
-  *num_out = over ? 0 : static_cast<int32_t>(n);
-  *overflow = over ? static_cast<int32_t>(n) : 0;
-}
-
-int64_t maxKeys(int64_t num_in, const RulebookGeometry& g) { return num_in * maxOutputsPerInput(g); }
 
 }  // namespace
 
-cudaError_t sparseRulebookWorkspaceSize(int64_t num_in, const RulebookGeometry& g, std::size_t* bytes) {
-  if (bytes == nullptr || num_in < 0) return cudaErrorInvalidValue;
-  if (g.pointwise) {
-    *bytes = 0;
-    return cudaSuccess;
-  }
-  const int64_t keys = std::max<int64_t>(maxKeys(num_in, g), 1);
-  if (keys > INT32_MAX) return cudaErrorInvalidValue;
-  std::size_t temp = 0;
-  const cudaError_t err =
-      cub::DeviceRadixSort::SortKeys(nullptr, temp, static_cast<const unsigned long long*>(nullptr),
-                                     static_cast<unsigned long long*>(nullptr), keys, 0, sortEndBit(g));
-  if (err != cudaSuccess) return err;
-  *bytes = sparseRulebookWorkspace(keys, temp).bytes;
-  return cudaSuccess;
+std::size_t sparseRulebookWorkspaceSize(int64_t num_in, const RulebookGeometry& g, int64_t out_capacity) {
+  return sparseRulebookWorkspace(num_in, g, out_capacity).bytes;
 }
 
 cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const RulebookGeometry& g, int64_t out_capacity,
                            int32_t* d_out_indices, int32_t* d_neighbors, int32_t* d_num_out, int32_t* d_overflow,
                            void* d_workspace, std::size_t workspace_size, cudaStream_t stream) {
-  if (g.kind == RulebookKind::kSubmanifold || g.ndim < 1 || g.ndim > kMaxSpatialDims || num_in < 0 || out_capacity < 0)
+  // Rows and output counts are int32 (the schema's neighbour maps).
+  if (g.kind == RulebookKind::kSubmanifold || g.ndim < 1 || g.ndim > kMaxSpatialDims || num_in < 0 ||
+      num_in > INT32_MAX || out_capacity < 0 || g.kernel_volume < 1)
     return cudaErrorInvalidValue;
-  if (g.pointwise) {
-    // Every site maps to itself, in input row order (as the CPU reference keeps it).
-    pointwiseCountKernel<<<1, 1, 0, stream>>>(num_in, out_capacity, d_num_out, d_overflow);
+  if (g.pointwise || num_in == 0) {
+    // Pointwise: every site maps to itself, in input row order (as the CPU reference keeps it).
+    directCountKernel<<<1, 1, 0, stream>>>(num_in, out_capacity, d_num_out, d_overflow);
     if (num_in > 0 && num_in <= out_capacity) {
       const cudaError_t err = cudaMemcpyAsync(d_out_indices, d_indices, num_in * (1 + g.ndim) * sizeof(int32_t),
                                               cudaMemcpyDeviceToDevice, stream);
@@ -161,36 +175,43 @@ cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const Ruleb
     }
     return cudaGetLastError();
   }
-  const int64_t keys = std::max<int64_t>(maxKeys(num_in, g), 1);
-  // Rows and output counts are int32 (the schema's neighbour maps), and so is the device counter.
-  if (keys > INT32_MAX) return cudaErrorInvalidValue;
-  std::size_t temp = 0;
-  cudaError_t err = cub::DeviceRadixSort::SortKeys(nullptr, temp, static_cast<const unsigned long long*>(nullptr),
-                                                   static_cast<unsigned long long*>(nullptr), keys, 0, sortEndBit(g));
-  if (err != cudaSuccess) return err;
-  const SparseRulebookWorkspace ws = sparseRulebookWorkspace(keys, temp);
+  const SparseRulebookWorkspace ws = sparseRulebookWorkspace(num_in, g, out_capacity);
+  if (ws.keys > INT32_MAX) return cudaErrorInvalidValue;  // CUB's item count (int) and int32 row numbers
   if (d_workspace == nullptr || workspace_size < ws.bytes) return cudaErrorInvalidValue;
   const HashTable table = tableAt(d_workspace, ws.table);
-  auto* unique = carve<unsigned long long>(d_workspace, ws.unique_keys_offset);
-  auto* sorted = carve<unsigned long long>(d_workspace, ws.sorted_keys_offset);
-  auto* counter = carve<int32_t>(d_workspace, ws.counter_offset);
+  auto* unique = carve<SortKey>(d_workspace, ws.unique_keys_offset);
+  auto* sorted = carve<SortKey>(d_workspace, ws.sorted_keys_offset);
+  auto* counters = carve<unsigned long long>(d_workspace, ws.counter_offset);
+  void* sort_temp = carve<void>(d_workspace, ws.sort_temp_offset);
+  const int keys = static_cast<int>(ws.keys);
+
+  // The two key buffers are the halves of CUB's double buffer: it needs no copy of its own and leaves the
+  // result in whichever half Current() names afterwards (known on the host, without a sync).
+  cub::DoubleBuffer<SortKey> buffers(unique, sorted);
+  // Before enqueuing anything: CUB's own figure for this device must fit the device-free bound.
+  std::size_t needed = 0;
+  cudaError_t err = cub::DeviceRadixSort::SortKeys(nullptr, needed, buffers, keys, 0, ws.sort_bits, stream);
+  if (err != cudaSuccess) return err;
+  if (needed > ws.sort_temp_bytes) return cudaErrorInvalidValue;
+
   // Unused tail entries of `unique` stay all ones, so they sort after every real key.
   err = cudaMemsetAsync(table.keys, 0xFF, ws.table.capacity * sizeof(uint64_t), stream);
-  if (err == cudaSuccess) err = cudaMemsetAsync(unique, 0xFF, keys * sizeof(uint64_t), stream);
-  if (err == cudaSuccess) err = cudaMemsetAsync(counter, 0, sizeof(int32_t), stream);
+  if (err == cudaSuccess) err = cudaMemsetAsync(unique, 0xFF, ws.keys * sizeof(SortKey), stream);
+  if (err == cudaSuccess) err = cudaMemsetAsync(counters, 0, 2 * sizeof(unsigned long long), stream);
   if (err != cudaSuccess) return err;
   const unsigned int pair_blocks = detail::blocksFor(num_in * g.kernel_volume);
-  if (num_in > 0)
-    insertOutputsKernel<<<pair_blocks, kThreads, 0, stream>>>(d_indices, num_in, g, table, unique, counter, keys);
-  finalizeCountKernel<<<1, 1, 0, stream>>>(counter, out_capacity, d_num_out, d_overflow);
-  err = cub::DeviceRadixSort::SortKeys(carve<void>(d_workspace, ws.sort_temp_offset), temp, unique, sorted, keys, 0,
-                                       sortEndBit(g), stream);
+  insertOutputsKernel<<<pair_blocks, kThreads, 0, stream>>>(d_indices, num_in, g, table, unique, counters, ws.keys);
+  finalizeCountKernel<<<1, 1, 0, stream>>>(counters, out_capacity, d_num_out, d_overflow);
+  std::size_t temp_bytes = ws.sort_temp_bytes;
+  err = cub::DeviceRadixSort::SortKeys(sort_temp, temp_bytes, buffers, keys, 0, ws.sort_bits, stream);
   if (err != cudaSuccess) return err;
-  assignRowsKernel<<<detail::blocksFor(keys), kThreads, 0, stream>>>(sorted, d_num_out, keys, g, table, d_out_indices);
-  fillMinusOneKernel<<<detail::blocksFor(g.kernel_volume * std::min(keys, out_capacity)), kThreads, 0, stream>>>(
-      d_neighbors, d_num_out, g.kernel_volume);
-  if (num_in > 0)
-    scatterNeighborsKernel<<<pair_blocks, kThreads, 0, stream>>>(d_indices, num_in, g, table, d_num_out, d_neighbors);
+  sorted = buffers.Current();
+  // M <= min(keys, out_capacity): size the grids for that; the kernels read M on the device.
+  const int64_t max_rows = std::min<int64_t>(ws.keys, out_capacity);
+  assignRowsKernel<<<detail::blocksFor(max_rows), kThreads, 0, stream>>>(sorted, d_num_out, g, table, d_out_indices);
+  fillMinusOneKernel<<<detail::blocksFor(g.kernel_volume * max_rows), kThreads, 0, stream>>>(d_neighbors, d_num_out,
+                                                                                             g.kernel_volume);
+  scatterNeighborsKernel<<<pair_blocks, kThreads, 0, stream>>>(d_indices, num_in, g, table, d_num_out, d_neighbors);
   return cudaGetLastError();
 }
 

@@ -20,10 +20,10 @@ __global__ void insertSitesKernel(const int32_t* __restrict__ indices, int64_t n
   SPT_GRID_STRIDE(i, n) {
     const int32_t* row = indices + i * (1 + g.ndim);
     bool inserted;
-    const uint64_t slot = table.insert(detail::encodeKey(row[0], row + 1, g.in_shape, g.ndim), &inserted);
+    const int64_t slot = table.insert(detail::encodeKey(row[0], row + 1, g.in_shape, g.ndim), &inserted);
     // Valid indices have no duplicate sites; if some slipped through, the smallest row wins, so the
-    // result still does not depend on thread order.
-    atomicMin(&table.values[slot], static_cast<int32_t>(i));
+    // result still does not depend on thread order. (The table holds 2N slots, so it never fills: slot >= 0.)
+    if (slot >= 0) atomicMin(&table.values[slot], static_cast<int32_t>(i));
   }
 }
 

@@ -1,28 +1,42 @@
 // GPU tests of the kernel library against a brute-force CPU model of the schema's semantics (written here
-// independently of the kernels: std::map lookups, triple loops). Random sites, every rulebook kind,
-// fp32/fp16 conv with odd channel counts, max pool, densify, the max_out overflow contract and
-// run-to-run determinism. Exits 77 (CTest: skipped) where no CUDA device is present.
+// independently of the kernels: std::map lookups, plain loops in double precision), on fresh random inputs
+// and edge cases: N = 0, one voxel, sites on grid borders, empty batch samples, odd channel counts
+// (1, 3, 13, 67, ...), kernel volumes 1/8/27/125 and one past the conv's offset window, unaligned pointers.
+// Also: the fp16 tensor-core conv against an fp32-exact model with a stated tolerance, bitwise run-to-run
+// determinism, the max_out / out_capacity overflow contract, refusal of a too-small workspace, the
+// device-free radix-sort scratch bound against CUB's own query, and a CUDA-graph capture of every entry point.
+//
+//   test_kernels [group ...]   groups: subm sparse bound conv pool densify graph (the default: all of
+//                              them) and conv_quick (a small subset of conv, for racecheck)
+//
+// Exits 77 (CTest: skipped) where no CUDA device is present, 1 on any failure.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <cub/device/device_radix_sort.cuh>  // CUB's own scratch query, to check the device-free bound
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;
 
 static int failures = 0;
+static int checks = 0;
 #define EXPECT(cond, ...)                                         \
   do {                                                            \
+    ++checks;                                                     \
     if (!(cond)) {                                                \
       std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
       std::printf(__VA_ARGS__);                                   \
@@ -39,35 +53,89 @@ static int failures = 0;
     }                                                                                           \
   } while (0)
 
+// Every call goes to a created stream, not the legacy default one: the kernels must honour `stream`.
+static cudaStream_t stream = nullptr;
+static void syncStream() { CUDA_OK(cudaStreamSynchronize(stream)); }
+
+// A device buffer of exactly `count` elements after `offset` leading ones (offset 1 misaligns the view, to
+// exercise the kernels' unaligned paths); memcheck then flags any access past either end of the allocation.
 template <typename T>
 struct Dev {
+  T* base = nullptr;
   T* p = nullptr;
   std::size_t n = 0;
-  explicit Dev(std::size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<std::size_t>(n, 1) * sizeof(T))); }
-  Dev(const std::vector<T>& h) : Dev(h.size()) {
-    if (n) CUDA_OK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+  explicit Dev(std::size_t count, std::size_t offset = 0) : n(count) {
+    CUDA_OK(cudaMalloc(&base, std::max<std::size_t>(count + offset, 1) * sizeof(T)));
+    p = base + offset;
   }
-  ~Dev() { cudaFree(p); }
+  explicit Dev(const std::vector<T>& h, std::size_t offset = 0) : Dev(h.size(), offset) { put(h); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  ~Dev() { cudaFree(base); }
+  void put(const std::vector<T>& h) {
+    if (!h.empty()) CUDA_OK(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  void fill(unsigned char byte) {
+    if (n) CUDA_OK(cudaMemset(p, byte, n * sizeof(T)));
+  }
   std::vector<T> get(std::size_t count) const {
+    syncStream();
     std::vector<T> h(count);
     if (count) CUDA_OK(cudaMemcpy(h.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost));
     return h;
   }
+  std::vector<T> get() const { return get(n); }
 };
 
+template <typename T>
+bool sameBits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// ------------------------------------------------------------------------------------------- sites
 using Site = std::vector<int32_t>;  // (batch, coords...)
 
-std::vector<int32_t> randomSites(std::mt19937& rng, int batch, const std::vector<int32_t>& shape, int n) {
+int64_t product(const std::vector<int32_t>& v) {
+  int64_t p = 1;
+  for (int32_t e : v) p *= e;
+  return p;
+}
+
+// n distinct sites in the given batch samples (others stay empty), rows in random order; a fraction
+// `border` is pushed onto a face of the grid.
+std::vector<int32_t> makeSites(std::mt19937& rng, const std::vector<int>& batches, const std::vector<int32_t>& shape,
+                               int64_t n, double border = 0.0) {
+  n = std::min<int64_t>(n, static_cast<int64_t>(batches.size()) * product(shape));
   std::set<Site> sites;
-  while (static_cast<int>(sites.size()) < n) {
-    Site s{std::uniform_int_distribution<int>(0, batch - 1)(rng)};
-    for (int32_t e : shape) s.push_back(std::uniform_int_distribution<int>(0, e - 1)(rng));
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  while (static_cast<int64_t>(sites.size()) < n) {
+    Site s{batches[std::uniform_int_distribution<std::size_t>(0, batches.size() - 1)(rng)]};
+    for (int32_t e : shape) s.push_back(std::uniform_int_distribution<int32_t>(0, e - 1)(rng));
+    if (u01(rng) < border) {
+      const std::size_t d = std::uniform_int_distribution<std::size_t>(0, shape.size() - 1)(rng);
+      s[1 + d] = u01(rng) < 0.5 ? 0 : shape[d] - 1;
+    }
     sites.insert(s);
   }
   std::vector<Site> v(sites.begin(), sites.end());
   std::shuffle(v.begin(), v.end(), rng);  // rows in random order: submanifold must keep it
   std::vector<int32_t> flat;
   for (const Site& s : v) flat.insert(flat.end(), s.begin(), s.end());
+  return flat;
+}
+
+// Every site of the grid's corners (2^D per sample): the extreme case of border handling.
+std::vector<int32_t> cornerSites(const std::vector<int>& batches, const std::vector<int32_t>& shape) {
+  std::set<Site> sites;
+  const std::size_t d = shape.size();
+  for (int b : batches)
+    for (uint32_t mask = 0; mask < (1u << d); ++mask) {
+      Site s{b};
+      for (std::size_t i = 0; i < d; ++i) s.push_back((mask >> i) & 1u ? shape[i] - 1 : 0);
+      sites.insert(s);
+    }
+  std::vector<int32_t> flat;
+  for (const Site& s : sites) flat.insert(flat.end(), s.begin(), s.end());
   return flat;
 }
 
@@ -80,15 +148,34 @@ std::vector<int32_t> tapsOf(int64_t k, const std::vector<int32_t>& kernel) {
   return t;
 }
 
+// -------------------------------------------------------------------------------------- rulebooks
+std::vector<int32_t> referenceSubm(const std::vector<int32_t>& idx, int64_t n, const SubmRulebookAttrs& a) {
+  const int D = static_cast<int>(a.spatial_shape.size());
+  const int64_t kvol = product(a.kernel_size);
+  std::map<Site, int32_t> rows;
+  for (int64_t i = 0; i < n; ++i)
+    rows[Site(idx.begin() + i * (1 + D), idx.begin() + (i + 1) * (1 + D))] = static_cast<int32_t>(i);
+  std::vector<int32_t> expect(kvol * n, -1);
+  for (int64_t k = 0; k < kvol; ++k) {
+    const auto t = tapsOf(k, a.kernel_size);
+    for (int64_t i = 0; i < n; ++i) {
+      Site s{idx[i * (1 + D)]};
+      for (int d = 0; d < D; ++d) s.push_back(idx[i * (1 + D) + 1 + d] + (t[d] - a.kernel_size[d] / 2) * a.dilation[d]);
+      auto it = rows.find(s);
+      if (it != rows.end()) expect[k * n + i] = it->second;
+    }
+  }
+  return expect;
+}
+
 // Brute force SparseRulebook: sorted output sites and [K, M] neighbours.
-void referenceSparse(const std::vector<int32_t>& idx, int n, const SparseRulebookAttrs& a, std::vector<Site>* outs,
+void referenceSparse(const std::vector<int32_t>& idx, int64_t n, const SparseRulebookAttrs& a, std::vector<Site>* outs,
                      std::vector<int32_t>* nb) {
   const int D = static_cast<int>(a.spatial_shape.size());
   const auto out_shape = outputSpatialShape(a);
-  int64_t kvol = 1;
-  for (int32_t k : a.kernel_size) kvol *= k;
+  const int64_t kvol = product(a.kernel_size);
   std::map<Site, std::vector<std::pair<int64_t, int32_t>>> hits;  // out site -> (k, input row)
-  for (int i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n; ++i) {
     for (int64_t k = 0; k < kvol; ++k) {
       const auto t = tapsOf(k, a.kernel_size);
       Site o{idx[i * (1 + D)]};
@@ -106,7 +193,7 @@ void referenceSparse(const std::vector<int32_t>& idx, int n, const SparseRuleboo
         ok = ok && v >= 0 && v < out_shape[d];
         o.push_back(static_cast<int32_t>(v));
       }
-      if (ok) hits[o].push_back({k, i});
+      if (ok) hits[o].push_back({k, static_cast<int32_t>(i)});
     }
   }
   outs->clear();
@@ -120,230 +207,631 @@ void referenceSparse(const std::vector<int32_t>& idx, int n, const SparseRuleboo
   }
 }
 
-void testSubm(std::mt19937& rng) {
-  SubmRulebookAttrs a{{9, 13, 11}, {3, 3, 3}, {1, 2, 1}};
-  const int n = 300, D = 3;
-  const auto idx = randomSites(rng, 2, a.spatial_shape, n);
-  const RulebookGeometry g = makeGeometry(a);
-  std::map<Site, int32_t> rows;
-  for (int i = 0; i < n; ++i) rows[Site(idx.begin() + i * (1 + D), idx.begin() + (i + 1) * (1 + D))] = i;
-  std::vector<int32_t> expect(g.kernel_volume * n, -1);
-  for (int64_t k = 0; k < g.kernel_volume; ++k)
-    for (int i = 0; i < n; ++i) {
-      const auto t = tapsOf(k, a.kernel_size);
-      Site s{idx[i * (1 + D)]};
-      for (int d = 0; d < D; ++d) s.push_back(idx[i * (1 + D) + 1 + d] + (t[d] - a.kernel_size[d] / 2) * a.dilation[d]);
-      auto it = rows.find(s);
-      if (it != rows.end()) expect[k * n + i] = it->second;
-    }
-  Dev<int32_t> d_idx(idx), d_nb(g.kernel_volume * n);
-  Dev<char> ws(K::submRulebookWorkspaceSize(n));
-  CUDA_OK(K::submRulebook(d_idx.p, n, g, d_nb.p, ws.p, ws.n, nullptr));
-  EXPECT(d_nb.get(expect.size()) == expect, "submanifold neighbours differ from brute force");
+SubmRulebookAttrs submAttrs(std::vector<int32_t> shape, std::vector<int32_t> kernel, std::vector<int32_t> dilation) {
+  SubmRulebookAttrs a{std::move(shape), std::move(kernel), std::move(dilation)};
+  validate("test", a);
+  return a;
 }
 
-void testSparse(std::mt19937& rng, bool transposed) {
+SparseRulebookAttrs sparseAttrs(std::vector<int32_t> shape, std::vector<int32_t> kernel, std::vector<int32_t> stride,
+                                std::vector<int32_t> padding, std::vector<int32_t> dilation, bool transposed,
+                                int32_t batch_size, std::vector<int32_t> output_padding = {}) {
   SparseRulebookAttrs a;
-  a.spatial_shape = {11, 17, 15};
-  a.kernel_size = {3, 2, 3};
-  a.stride = {2, 2, 1};
-  a.padding = {1, 0, 1};
-  a.dilation = {1, 1, 2};
-  a.output_padding = transposed ? std::vector<int32_t>{1, 0, 0} : std::vector<int32_t>{0, 0, 0};
-  a.transposed = transposed;
-  const int n = 250, D = 3;
-  const auto idx = randomSites(rng, 3, a.spatial_shape, n);
+  a.spatial_shape = std::move(shape);
+  a.kernel_size = std::move(kernel);
+  a.stride = std::move(stride);
+  a.padding = std::move(padding);
+  a.dilation = std::move(dilation);
+  a.output_padding = output_padding.empty() ? std::vector<int32_t>(a.spatial_shape.size(), 0) : output_padding;
+  a.transposed = transposed ? 1 : 0;
+  a.batch_size = batch_size;
+  validate("test", a);
+  return a;
+}
+
+void submCase(const char* name, const SubmRulebookAttrs& a, const std::vector<int32_t>& idx) {
+  const int D = static_cast<int>(a.spatial_shape.size());
+  const int64_t n = static_cast<int64_t>(idx.size()) / (1 + D);
+  const RulebookGeometry g = makeGeometry(a);
+  const auto expect = referenceSubm(idx, n, a);
+  Dev<int32_t> d_idx(idx), d_nb(g.kernel_volume * n), d_nb2(g.kernel_volume * n);
+  Dev<char> ws(K::submRulebookWorkspaceSize(n));
+  CUDA_OK(K::submRulebook(d_idx.p, n, g, d_nb.p, ws.p, ws.n, stream));
+  CUDA_OK(K::submRulebook(d_idx.p, n, g, d_nb2.p, ws.p, ws.n, stream));
+  const auto got = d_nb.get();
+  EXPECT(got == expect, "%s: submanifold neighbours differ from brute force (N=%lld)", name, (long long)n);
+  EXPECT(sameBits(got, d_nb2.get()), "%s: submanifold map differs between runs", name);
+  if (n > 0 && !g.pointwise) {  // a workspace one byte short is refused before anything is enqueued
+    d_nb.fill(0x5A);
+    EXPECT(K::submRulebook(d_idx.p, n, g, d_nb.p, ws.p, ws.n - 1, stream) == cudaErrorInvalidValue,
+           "%s: short workspace accepted", name);
+    const auto untouched = d_nb.get();
+    EXPECT(std::all_of(untouched.begin(), untouched.end(), [](int32_t v) { return v == 0x5A5A5A5A; }),
+           "%s: refused call wrote its output", name);
+  }
+}
+
+void testSubm(std::mt19937& rng) {
+  const auto a3 = submAttrs({9, 13, 11}, {3, 3, 3}, {1, 2, 1});
+  submCase("subm random 3D, dilation", a3, makeSites(rng, {0, 1}, a3.spatial_shape, 300));
+  submCase("subm borders", a3, makeSites(rng, {0, 1, 2}, a3.spatial_shape, 200, 0.8));
+  submCase("subm corners", a3, cornerSites({0, 3}, a3.spatial_shape));
+  submCase("subm empty batch samples", a3, makeSites(rng, {0, 2, 5}, a3.spatial_shape, 250));
+  submCase("subm N=0", a3, {});
+  submCase("subm one voxel", a3, makeSites(rng, {1}, a3.spatial_shape, 1));
+  submCase("subm dense grid", submAttrs({3, 4, 5}, {3, 3, 3}, {1, 1, 1}), makeSites(rng, {0}, {3, 4, 5}, 60));
+  const auto a5 = submAttrs({12, 12, 12}, {5, 5, 5}, {1, 1, 1});  // K = 125
+  submCase("subm K=125", a5, makeSites(rng, {0, 1}, a5.spatial_shape, 700, 0.2));
+  const auto a2 = submAttrs({7, 9}, {2, 4}, {1, 1});  // even kernels: centred at k // 2
+  submCase("subm 2D even kernel", a2, makeSites(rng, {0, 1}, a2.spatial_shape, 40));
+  const auto a4 = submAttrs({4, 5, 6, 3}, {3, 1, 3, 3}, {1, 1, 2, 1});
+  submCase("subm 4D", a4, makeSites(rng, {0, 1}, a4.spatial_shape, 150, 0.3));
+  const auto a1 = submAttrs({50, 60, 40}, {1, 1, 1}, {1, 1, 1});  // pointwise: the identity
+  submCase("subm pointwise", a1, makeSites(rng, {0, 1}, a1.spatial_shape, 100));
+  const auto big = submAttrs({41, 400, 352}, {3, 3, 3}, {1, 1, 1});
+  submCase("subm 20k lidar-scale grid", big, makeSites(rng, {0, 1}, big.spatial_shape, 20000, 0.05));
+}
+
+void sparseCase(std::mt19937& rng, const char* name, SparseRulebookAttrs a, const std::vector<int32_t>& idx) {
+  const int D = static_cast<int>(a.spatial_shape.size());
+  const int64_t n = static_cast<int64_t>(idx.size()) / (1 + D);
   std::vector<Site> outs;
   std::vector<int32_t> expect;
-  referenceSparse(idx, n, a, &outs, &expect);
-  const int64_t m = static_cast<int64_t>(outs.size());
   const RulebookGeometry g = makeGeometry(a);
+  referenceSparse(idx, n, a, &outs, &expect);
+  if (g.pointwise) {  // the same sites, but in input row order (as the CPU reference keeps them): the identity
+    outs.clear();
+    for (int64_t i = 0; i < n; ++i) outs.emplace_back(idx.begin() + i * (1 + D), idx.begin() + (i + 1) * (1 + D));
+    for (int64_t i = 0; i < n; ++i) expect[i] = static_cast<int32_t>(i);
+  }
+  const int64_t m = static_cast<int64_t>(outs.size());
+  const int64_t kvol = g.kernel_volume;
   const int64_t cap = sparseRulebookOutputBound(a, n);
-  EXPECT(m <= cap, "bound %lld below the true count %lld", (long long)cap, (long long)m);
-  std::size_t bytes = 0;
-  CUDA_OK(K::sparseRulebookWorkspaceSize(n, g, &bytes));
+  EXPECT(m <= cap, "%s: bound %lld below the true count %lld", name, (long long)cap, (long long)m);
+  const std::size_t bytes = K::sparseRulebookWorkspaceSize(n, g, cap);
+  EXPECT(bytes == sparseRulebookWorkspace(n, g, cap).bytes, "%s: workspace size != layout", name);
+  const int64_t rows = std::max<int64_t>(cap, 1);
   Dev<char> ws(bytes);
-  Dev<int32_t> d_idx(idx), d_out(cap * (1 + D)), d_nb(g.kernel_volume * cap), d_count(2);
-  CUDA_OK(K::sparseRulebook(d_idx.p, n, g, cap, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n, nullptr));
-  const auto count = d_count.get(2);
-  EXPECT(count[0] == m && count[1] == 0, "num_out %d overflow %d, expected %lld", count[0], count[1], (long long)m);
+  Dev<int32_t> d_idx(idx), d_out(rows * (1 + D)), d_nb(kvol * rows), d_count(2);
+  CUDA_OK(K::sparseRulebook(d_idx.p, n, g, cap, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n, stream));
+  const auto count = d_count.get();
+  EXPECT(count[0] == m && count[1] == 0, "%s: num_out %d overflow %d, expected %lld", name, count[0], count[1],
+         (long long)m);
   std::vector<int32_t> flat;
   for (const Site& s : outs) flat.insert(flat.end(), s.begin(), s.end());
-  EXPECT(d_out.get(flat.size()) == flat, "%s output sites differ", transposed ? "transposed" : "regular");
-  EXPECT(d_nb.get(expect.size()) == expect, "%s neighbours differ", transposed ? "transposed" : "regular");
+  const auto got_out = d_out.get(flat.size()), got_nb = d_nb.get(expect.size());
+  EXPECT(got_out == flat, "%s: output sites differ (M=%lld)", name, (long long)m);
+  EXPECT(got_nb == expect, "%s: neighbours differ (M=%lld)", name, (long long)m);
+  // Determinism: a second run (a dirty workspace included) gives the same bits.
+  CUDA_OK(K::sparseRulebook(d_idx.p, n, g, cap, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n, stream));
+  EXPECT(sameBits(got_out, d_out.get(flat.size())) && sameBits(got_nb, d_nb.get(expect.size())),
+         "%s: second run differs", name);
 
-  if (!transposed) {  // the inverse of the regular map
-    std::vector<int32_t> inv(g.kernel_volume * n, -1);
-    for (int64_t k = 0; k < g.kernel_volume; ++k)
+  if (!a.transposed && !g.pointwise) {  // the inverse of the regular map
+    std::vector<int32_t> inv(kvol * n, -1);
+    for (int64_t k = 0; k < kvol; ++k)
       for (int64_t j = 0; j < m; ++j)
         if (expect[k * m + j] >= 0) inv[k * n + expect[k * m + j]] = static_cast<int32_t>(j);
     Dev<int32_t> d_inv(inv.size());
-    CUDA_OK(K::inverseRulebook(d_nb.p, g.kernel_volume, m, n, d_inv.p, nullptr, 0, nullptr));
-    EXPECT(d_inv.get(inv.size()) == inv, "inverse map differs");
+    CUDA_OK(K::inverseRulebook(d_nb.p, kvol, m, n, d_inv.p, nullptr, 0, stream));
+    EXPECT(d_inv.get() == inv, "%s: inverse map differs", name);
   }
 
-  // max_out below the true count: an error reported through the overflow count, outputs untouched.
-  a.max_out = static_cast<int32_t>(m - 1);
-  const int64_t small = sparseRulebookOutputBound(a, n);
-  CUDA_OK(cudaMemset(d_out.p, 0x5A, d_out.n * sizeof(int32_t)));
-  CUDA_OK(K::sparseRulebook(d_idx.p, n, g, small, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n, nullptr));
-  const auto over = d_count.get(2);
-  EXPECT(over[0] == 0 && over[1] == m, "overflow not reported: num_out %d overflow %d", over[0], over[1]);
-  const auto untouched = d_out.get(d_out.n);
-  EXPECT(std::all_of(untouched.begin(), untouched.end(), [](int32_t v) { return v == 0x5A5A5A5A; }),
-         "outputs written despite overflow");
+  // The overflow contract: outputs untouched, num_out = 0, overflow = the count found (> out_capacity).
+  const auto overflowCase = [&](const char* what, int64_t small, int64_t expect_reported) {
+    Dev<char> ws2(K::sparseRulebookWorkspaceSize(n, g, small));
+    d_out.fill(0x5A);
+    d_nb.fill(0x5A);
+    CUDA_OK(K::sparseRulebook(d_idx.p, n, g, small, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws2.p, ws2.n, stream));
+    const auto over = d_count.get();
+    EXPECT(over[0] == 0 && over[1] == expect_reported,
+           "%s, %s (capacity %lld, M %lld): num_out %d overflow %d, "
+           "expected 0 and %lld",
+           name, what, (long long)small, (long long)m, over[0], over[1], (long long)expect_reported);
+    const auto o = d_out.get(), nb = d_nb.get();
+    EXPECT(std::all_of(o.begin(), o.end(), [](int32_t v) { return v == 0x5A5A5A5A; }) &&
+               std::all_of(nb.begin(), nb.end(), [](int32_t v) { return v == 0x5A5A5A5A; }),
+           "%s, %s: outputs written despite overflow", name, what);
+  };
+  if (m >= 2 && !g.pointwise) {
+    // max_out just below M: the table still holds every site (2 * (M - 1) >= M slots), so the true count.
+    a.max_out = static_cast<int32_t>(m - 1);
+    overflowCase("max_out = M - 1", sparseRulebookOutputBound(a, n), m);
+    // A tiny bound: the table (16 slots) fills up and insertion stops; what was found is reported.
+    const int64_t slots = sparseRulebookWorkspace(n, g, 1).table.capacity;
+    overflowCase("capacity 1", 1, std::min(m, slots));
+    overflowCase("capacity 0", 0, std::min(m, slots));
+  }
+  if (g.pointwise && n >= 2) overflowCase("pointwise, capacity N - 1", n - 1, n);
+  if (n > 0 && !g.pointwise) {  // a workspace one byte short is refused before anything is enqueued
+    d_count.fill(0x5A);
+    EXPECT(K::sparseRulebook(d_idx.p, n, g, cap, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n - 1, stream) ==
+               cudaErrorInvalidValue,
+           "%s: short workspace accepted", name);
+    const auto c = d_count.get();
+    EXPECT(c[0] == 0x5A5A5A5A && c[1] == 0x5A5A5A5A, "%s: refused call wrote num_out/overflow", name);
+  }
+  (void)rng;
 }
 
-template <typename T>
-std::vector<T> cast(const std::vector<float>& v) {
-  std::vector<T> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) out[i] = T(v[i]);
-  return out;
+void testSparse(std::mt19937& rng) {
+  for (bool tr : {false, true}) {
+    const char* kind = tr ? "transposed" : "regular";
+    std::string label;
+    auto named = [&](const char* what) { return (label = std::string(kind) + " " + what).c_str(); };
+    const auto a = sparseAttrs({11, 17, 15}, {3, 2, 3}, {2, 2, 1}, {1, 0, 1}, {1, 1, 2}, tr, 3,
+                               tr ? std::vector<int32_t>{1, 0, 0} : std::vector<int32_t>{});
+    sparseCase(rng, named("random, mixed geometry"), a, makeSites(rng, {0, 1, 2}, a.spatial_shape, 250));
+    sparseCase(rng, named("borders"), a, makeSites(rng, {0, 1, 2}, a.spatial_shape, 200, 0.8));
+    sparseCase(rng, named("corners"), a, cornerSites({0, 2}, a.spatial_shape));
+    sparseCase(rng, named("empty batch samples"), a, makeSites(rng, {0, 2}, a.spatial_shape, 150));
+    sparseCase(rng, named("N=0"), a, {});
+    sparseCase(rng, named("one voxel"), a, makeSites(rng, {2}, a.spatial_shape, 1));
+    const auto k1 = sparseAttrs({20, 21}, {1, 1}, {2, 2}, {0, 0}, {1, 1}, tr, 2);  // K = 1, strided
+    sparseCase(rng, named("K=1 stride 2"), k1, makeSites(rng, {0, 1}, k1.spatial_shape, 120));
+    const auto k8 = sparseAttrs({16, 16, 16}, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}, tr, 2);  // K = 8
+    sparseCase(rng, named("K=8"), k8, makeSites(rng, {0, 1}, k8.spatial_shape, 400, 0.1));
+    const auto k125 = sparseAttrs({14, 15, 13}, {5, 5, 5}, {2, 2, 2}, {2, 2, 2}, {1, 1, 1}, tr, 2);  // K = 125
+    sparseCase(rng, named("K=125"), k125, makeSites(rng, {0, 1}, k125.spatial_shape, 300, 0.2));
+    const auto d4 = sparseAttrs({5, 6, 4, 5}, {3, 3, 1, 3}, {2, 1, 1, 2}, {1, 1, 0, 1}, {1, 1, 1, 1}, tr, 2);
+    sparseCase(rng, named("4D"), d4, makeSites(rng, {0, 1}, d4.spatial_shape, 200, 0.2));
+    // A bound capped by the grid (batch_size * prod(out grid)) far below N * maxOutputsPerInput.
+    const auto dense = sparseAttrs({6, 6, 6}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, tr, 1);
+    sparseCase(rng, named("grid-capped bound"), dense, makeSites(rng, {0}, dense.spatial_shape, 216));
+  }
+  const auto pw = sparseAttrs({7, 9}, {1, 1}, {1, 1}, {0, 0}, {1, 1}, false, 2);  // pointwise: input order kept
+  sparseCase(rng, "pointwise", pw, makeSites(rng, {0, 1}, pw.spatial_shape, 40));
+  sparseCase(rng, "pointwise N=0", pw, {});
+  const auto big = sparseAttrs({41, 400, 352}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false, 2);
+  sparseCase(rng, "regular 20k lidar-scale grid", big, makeSites(rng, {0, 1}, big.spatial_shape, 20000, 0.05));
 }
+
+// ------------------------------------------------------------------------ radix-sort scratch bound
+// radixSortTempBound (pure arithmetic, used on CPU-only build machines) against CUB's own figure for this
+// GPU, over sizes around CUB's tile and portion boundaries and every key width the geometries produce.
+void testSortBound(std::mt19937& rng) {
+  std::vector<int64_t> sizes{1,
+                             2,
+                             100,
+                             2303,
+                             2304,
+                             2305,
+                             3839,
+                             3840,
+                             3841,
+                             5759,
+                             5760,
+                             5761,
+                             10000,
+                             65535,
+                             65536,
+                             100003,
+                             1 << 20,
+                             3000001,
+                             1 << 23,
+                             25000000,
+                             (1 << 28) - 5000,
+                             (1 << 28) + 7};
+  for (int i = 0; i < 40; ++i) sizes.push_back(std::uniform_int_distribution<int64_t>(1, 40000000)(rng));
+  double worst_ratio = 1e30;
+  for (int bits : {31, 32, 37, 40, 48, 55, 56, 63, 64}) {
+    for (int64_t n : sizes) {
+      cub::DoubleBuffer<unsigned long long> buffers(nullptr, nullptr);
+      std::size_t need = 0;
+      CUDA_OK(cub::DeviceRadixSort::SortKeys(nullptr, need, buffers, static_cast<int>(n), 0, bits));
+      const std::size_t bound = radixSortTempBound(n, bits);
+      EXPECT(need <= bound, "sort bound %zu below CUB's %zu for %lld keys, %d bits", bound, need, (long long)n, bits);
+      if (need > 1) worst_ratio = std::min(worst_ratio, static_cast<double>(bound) / static_cast<double>(need));
+    }
+  }
+  // Through the layouts the plugins use, for real geometries and bounds.
+  const SparseRulebookAttrs geos[] = {
+      sparseAttrs({41, 1600, 1408}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false, 4),
+      sparseAttrs({41, 1600, 1408}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, true, 4),
+      sparseAttrs({21, 800, 704}, {3, 1, 1}, {2, 1, 1}, {0, 0, 0}, {1, 1, 1}, false, 8),
+      sparseAttrs({1024, 1024}, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, 16)};
+  for (const auto& a : geos) {
+    const RulebookGeometry g = makeGeometry(a);
+    for (int64_t n : {1, 1000, 20000, 150000, 600000}) {
+      const SparseRulebookWorkspace w = sparseRulebookWorkspace(n, g, sparseRulebookOutputBound(a, n));
+      cub::DoubleBuffer<unsigned long long> buffers(nullptr, nullptr);
+      std::size_t need = 0;
+      CUDA_OK(cub::DeviceRadixSort::SortKeys(nullptr, need, buffers, static_cast<int>(w.keys), 0, w.sort_bits));
+      EXPECT(need <= w.sort_temp_bytes, "layout sort scratch %zu below CUB's %zu (%lld keys, %d bits)",
+             w.sort_temp_bytes, need, (long long)w.keys, w.sort_bits);
+    }
+  }
+  std::printf("  radix-sort scratch: bound / CUB's need >= %.2f on this GPU\n", worst_ratio);
+}
+
+// ------------------------------------------------------------------------------------------- conv
 float toF(float v) { return v; }
 float toF(__half v) { return __half2float(v); }
+template <typename T>
+T fromF(float v);
+template <>
+float fromF<float>(float v) {
+  return v;
+}
+template <>
+__half fromF<__half>(float v) {
+  return __float2half_rn(v);
+}
+
+double activateRef(double s, int act, double alpha) {
+  if (act == 1) return std::max(s, 0.0);
+  if (act == 2) return s > 0 ? s : s * alpha;
+  if (act == 3) return 1.0 / (1.0 + std::exp(-s));
+  return s;
+}
+
+enum class MapMode { kRandom, kBlocky, kEmpty };
+
+// A [K, M] map: kRandom: each entry an input with probability `density`; kBlocky: every 64-row tile uses a
+// few offsets only (the rest of the (offset, tile) pairs are empty, as near a sparse map's sites);
+// kEmpty: all -1.
+std::vector<int32_t> makeMap(std::mt19937& rng, int64_t n, int64_t m, int64_t kvol, MapMode mode, double density) {
+  std::vector<int32_t> nb(kvol * m, -1);
+  if (n == 0 || mode == MapMode::kEmpty) return nb;
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  std::uniform_int_distribution<int32_t> row(0, static_cast<int32_t>(n - 1));
+  for (int64_t t0 = 0; t0 < m; t0 += 64) {
+    std::set<int64_t> offsets;
+    if (mode == MapMode::kBlocky)
+      for (int i = 0; i < 3; ++i) offsets.insert(std::uniform_int_distribution<int64_t>(0, kvol - 1)(rng));
+    for (int64_t k = 0; k < kvol; ++k) {
+      if (mode == MapMode::kBlocky && !offsets.count(k)) continue;
+      for (int64_t j = t0; j < std::min(m, t0 + 64); ++j)
+        if (u01(rng) < density) nb[k * m + j] = row(rng);
+    }
+  }
+  return nb;
+}
+
+struct ConvCase {
+  const char* name;
+  int64_t n, m, c_in, c_out, kvol;
+  MapMode mode;
+  double density;
+};
+
+// fp32: |got - ref| <= 1e-5 * (1 + S), S = |bias| + sum |w * x| over the terms (the scale of a floating-point
+// sum's rounding error; ref is the double-precision sum of the same, already-rounded inputs).
+// fp16: output rounding (2^-11 relative, doubled) plus the same accumulation allowance: tensor cores
+// accumulate in fp32. Every activation is 1-Lipschitz, so pre-activation allowances carry over.
+template <typename T>
+void convCase(std::mt19937& rng, const ConvCase& cc, DataType dtype, bool misalign, bool with_bias) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(cc.n * cc.c_in), w(cc.c_out * cc.kvol * cc.c_in), b(cc.c_out);
+  for (float& v : x) v = toF(fromF<T>(u(rng)));  // rounded to T: the reference sees what the GPU sees
+  for (float& v : w) v = toF(fromF<T>(u(rng)));
+  for (float& v : b) v = toF(fromF<T>(u(rng)));
+  const auto nb = makeMap(rng, cc.n, cc.m, cc.kvol, cc.mode, cc.density);
+  std::vector<double> pre(cc.m * cc.c_out), scale(cc.m * cc.c_out);
+  for (int64_t j = 0; j < cc.m; ++j)
+    for (int64_t co = 0; co < cc.c_out; ++co) {
+      double s = with_bias ? b[co] : 0.0, mag = std::abs(s);
+      for (int64_t k = 0; k < cc.kvol; ++k) {
+        const int32_t r = nb[k * cc.m + j];
+        if (r < 0) continue;
+        const float* wr = &w[(co * cc.kvol + k) * cc.c_in];
+        const float* xr = &x[r * cc.c_in];
+        for (int64_t ci = 0; ci < cc.c_in; ++ci) {
+          const double t = double(wr[ci]) * xr[ci];
+          s += t;
+          mag += std::abs(t);
+        }
+      }
+      pre[j * cc.c_out + co] = s;
+      scale[j * cc.c_out + co] = mag;
+    }
+  std::vector<T> xt(x.size()), wt(w.size()), bt(b.size());
+  for (std::size_t i = 0; i < x.size(); ++i) xt[i] = fromF<T>(x[i]);
+  for (std::size_t i = 0; i < w.size(); ++i) wt[i] = fromF<T>(w[i]);
+  for (std::size_t i = 0; i < b.size(); ++i) bt[i] = fromF<T>(b[i]);
+  const std::size_t off = misalign ? 1 : 0;
+  Dev<T> d_x(xt, off), d_w(wt, off), d_b(bt), d_out(cc.m * cc.c_out, off), d_out2(cc.m * cc.c_out, off);
+  Dev<int32_t> d_nb(nb);
+  const float alpha = 0.1f;
+  for (int act = 0; act < 4; ++act) {
+    if (!with_bias && act != 0) continue;
+    const auto run = [&](T* out) {
+      return K::sparseConv(dtype, d_x.p, cc.n, cc.c_in, d_nb.p, cc.kvol, cc.m, d_w.p, with_bias ? d_b.p : nullptr,
+                           cc.c_out, static_cast<Activation>(act), alpha, out, nullptr, K::sparseConvWorkspaceSize(),
+                           stream);
+    };
+    CUDA_OK(run(d_out.p));
+    CUDA_OK(run(d_out2.p));
+    const auto got = d_out.get(), again = d_out2.get();
+    EXPECT(sameBits(got, again), "%s: conv not deterministic (dtype %d, activation %d)", cc.name, int(dtype), act);
+    double worst = 0.0;
+    int64_t worst_at = -1;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      const double ref = activateRef(pre[i], act, alpha);
+      double tol = 1e-5 * (1.0 + scale[i]);
+      if (dtype == DataType::kFloat16) tol += std::ldexp(std::abs(ref), -10) + 1e-6;
+      const double err = std::abs(double(toF(got[i])) - ref);
+      if (!(err <= tol) && (worst_at < 0 || err / tol > worst)) {
+        worst = err / tol;
+        worst_at = static_cast<int64_t>(i);
+      }
+    }
+    EXPECT(worst_at < 0,
+           "%s (dtype %d, activation %d%s%s): at (m %lld, c %lld) got %g, expected %g (error %.2fx the "
+           "tolerance)",
+           cc.name, int(dtype), act, misalign ? ", unaligned" : "", with_bias ? "" : ", no bias",
+           worst_at < 0 ? 0LL : (long long)(worst_at / cc.c_out), worst_at < 0 ? 0LL : (long long)(worst_at % cc.c_out),
+           worst_at < 0 ? 0.0 : double(toF(got[worst_at])), worst_at < 0 ? 0.0 : activateRef(pre[worst_at], act, alpha),
+           worst);
+  }
+}
+
+void testConv(std::mt19937& rng) {
+  const ConvCase cases[] = {
+      {"one voxel", 1, 1, 1, 1, 1, MapMode::kRandom, 1.0},
+      {"odd channels 3->13, K=8", 50, 40, 3, 13, 8, MapMode::kRandom, 0.4},
+      {"odd channels 19->70, K=27", 200, 150, 19, 70, 27, MapMode::kRandom, 0.25},
+      {"odd channels 13->67, K=27", 300, 257, 13, 67, 27, MapMode::kRandom, 0.3},
+      {"odd channels 67->3, K=125", 500, 300, 67, 3, 125, MapMode::kRandom, 0.1},
+      {"channels 1->1, K=27", 100, 90, 1, 1, 27, MapMode::kRandom, 0.5},
+      {"16->16, K=27 (vector loads)", 400, 200, 16, 16, 27, MapMode::kRandom, 0.3},
+      {"32->33, K=1", 100, 70, 32, 33, 1, MapMode::kRandom, 0.9},
+      {"64->128, K=27 (vector loads)", 400, 200, 64, 128, 27, MapMode::kRandom, 0.2},
+      {"128->200, K=8 (two channel tiles)", 300, 130, 128, 200, 8, MapMode::kRandom, 0.5},
+      {"blocky map 32->64, K=27", 2000, 1000, 32, 64, 27, MapMode::kBlocky, 0.7},
+      {"K=300 (past one offset window)", 100, 130, 8, 16, 300, MapMode::kRandom, 0.02},
+      {"blocky K=300", 100, 200, 24, 40, 300, MapMode::kBlocky, 0.5},
+      {"N=0 (no inputs: act(bias))", 0, 50, 16, 32, 27, MapMode::kEmpty, 0.0},
+      {"empty map 13->67", 40, 70, 13, 67, 27, MapMode::kEmpty, 0.0},
+      {"C_in=0 (act(bias))", 10, 20, 0, 5, 8, MapMode::kRandom, 0.5},
+      {"M=0", 50, 0, 16, 16, 27, MapMode::kRandom, 0.5},
+      {"C_out=0", 50, 30, 16, 0, 27, MapMode::kRandom, 0.5},
+      {"many tiles 32->64, K=27", 3000, 5000, 32, 64, 27, MapMode::kRandom, 0.15},
+  };
+  for (const ConvCase& cc : cases) {
+    convCase<float>(rng, cc, DataType::kFloat32, false, true);
+    convCase<__half>(rng, cc, DataType::kFloat16, false, true);
+  }
+  // Unaligned pointers (16-byte loads impossible even with C_in % 8 == 0) and a null bias.
+  const ConvCase unaligned{"unaligned 16->32, K=27", 300, 200, 16, 32, 27, MapMode::kRandom, 0.3};
+  convCase<__half>(rng, unaligned, DataType::kFloat16, true, true);
+  convCase<float>(rng, unaligned, DataType::kFloat32, true, true);
+  const ConvCase nobias{"no bias 13->67, K=27", 300, 257, 13, 67, 27, MapMode::kRandom, 0.3};
+  convCase<__half>(rng, nobias, DataType::kFloat16, false, false);
+  convCase<float>(rng, nobias, DataType::kFloat32, false, false);
+}
+
+// One small case per kernel variant (each block width, vector and 2-byte loads, more offsets than one
+// window, fp32): enough for compute-sanitizer's slow racecheck to see every shared-memory access pattern.
+void testConvQuick(std::mt19937& rng) {
+  const ConvCase cases[] = {
+      {"quick 3->13, K=8", 60, 70, 3, 13, 8, MapMode::kRandom, 0.4},
+      {"quick 16->32, K=27", 120, 130, 16, 32, 27, MapMode::kRandom, 0.3},
+      {"quick 64->64, K=27", 120, 70, 64, 64, 27, MapMode::kBlocky, 0.6},
+      {"quick 13->67, K=27", 120, 130, 13, 67, 27, MapMode::kRandom, 0.3},
+      {"quick K=300", 50, 70, 8, 16, 300, MapMode::kRandom, 0.02},
+  };
+  for (const ConvCase& cc : cases) {
+    convCase<float>(rng, cc, DataType::kFloat32, false, true);
+    convCase<__half>(rng, cc, DataType::kFloat16, false, true);
+  }
+  convCase<__half>(rng, cases[1], DataType::kFloat16, true, true);
+}
+
+// ----------------------------------------------------------------------------------- pool, densify
+template <typename T>
+void poolCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n, int64_t m, int64_t c, int64_t kvol,
+              bool with_nan) {
+  std::vector<float> x(n * c);
+  for (float& v : x) v = toF(fromF<T>(std::uniform_real_distribution<float>(-5.0f, 5.0f)(rng)));
+  if (with_nan && !x.empty()) x[x.size() / 2] = NAN;
+  std::vector<int32_t> nb(kvol * m, -1);
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t k = 0; k < kvol; ++k)
+      if (n > 0 && j % 7 != 3 && (k == j % kvol || std::uniform_int_distribution<int>(0, 2)(rng) == 0))
+        nb[k * m + j] = std::uniform_int_distribution<int32_t>(0, static_cast<int32_t>(n - 1))(rng);
+  // Max over active inputs only (0 for a site with none, every 7th here), NaN propagating.
+  std::vector<float> expect(m * c);
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      bool any = false, nan = false;
+      float best = 0.0f;
+      for (int64_t k = 0; k < kvol; ++k) {
+        const int32_t r = nb[k * m + j];
+        if (r < 0) continue;
+        const float v = x[r * c + ch];
+        nan = nan || std::isnan(v);
+        best = any ? std::max(best, v) : v;
+        any = true;
+      }
+      expect[j * c + ch] = nan ? NAN : (any ? best : 0.0f);
+    }
+  std::vector<T> xt(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) xt[i] = fromF<T>(x[i]);
+  Dev<T> d_x(xt), d_out(m * c);
+  Dev<int32_t> d_nb(nb);
+  CUDA_OK(
+      K::sparseMaxPool(dtype, d_x.p, n, c, d_nb.p, kvol, m, d_out.p, nullptr, K::sparseMaxPoolWorkspaceSize(), stream));
+  const auto got = d_out.get();
+  bool same = true;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const float g = toF(got[i]);
+    same = same && (std::isnan(expect[i]) ? std::isnan(g) : g == expect[i]);
+  }
+  EXPECT(same, "%s (dtype %d): max pool differs", name, int(dtype));
+}
 
 template <typename T>
-void testConv(std::mt19937& rng, DataType dtype, float tol) {
-  const int n = 200, c_in = 19, c_out = 70, kvol = 27, m = 150;
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> x(n * c_in), w(c_out * kvol * c_in), b(c_out);
-  for (float& v : x) v = u(rng);
-  for (float& v : w) v = u(rng);
-  for (float& v : b) v = u(rng);
-  // Round inputs to T first so the reference sees exactly what the GPU sees.
-  for (float& v : x) v = toF(T(v));
-  for (float& v : w) v = toF(T(v));
-  for (float& v : b) v = toF(T(v));
-  std::vector<int32_t> nb(kvol * m);
-  for (int32_t& v : nb)
-    v = std::uniform_int_distribution<int>(0, 3)(rng) ? -1 : std::uniform_int_distribution<int>(0, n - 1)(rng);
-  for (int act = 0; act < 4; ++act) {
-    const float alpha = 0.1f;
-    std::vector<float> expect(m * c_out);
-    for (int j = 0; j < m; ++j)
-      for (int co = 0; co < c_out; ++co) {
-        double s = b[co];
-        for (int k = 0; k < kvol; ++k) {
-          const int r = nb[k * m + j];
-          if (r < 0) continue;
-          for (int ci = 0; ci < c_in; ++ci) s += double(w[(co * kvol + k) * c_in + ci]) * x[r * c_in + ci];
-        }
-        if (act == 1) s = std::max(s, 0.0);
-        if (act == 2) s = s > 0 ? s : s * alpha;
-        if (act == 3) s = 1.0 / (1.0 + std::exp(-s));
-        expect[j * c_out + co] = static_cast<float>(s);
-      }
-    Dev<T> d_x(cast<T>(x)), d_w(cast<T>(w)), d_b(cast<T>(b)), d_out(m * c_out), d_out2(m * c_out);
-    Dev<int32_t> d_nb(nb);
-    CUDA_OK(K::sparseConv(dtype, d_x.p, n, c_in, d_nb.p, kvol, m, d_w.p, d_b.p, c_out, static_cast<Activation>(act),
-                          alpha, d_out.p, nullptr, 0, nullptr));
-    CUDA_OK(K::sparseConv(dtype, d_x.p, n, c_in, d_nb.p, kvol, m, d_w.p, d_b.p, c_out, static_cast<Activation>(act),
-                          alpha, d_out2.p, nullptr, 0, nullptr));
-    const auto got = d_out.get(m * c_out), again = d_out2.get(m * c_out);
-    EXPECT(std::memcmp(got.data(), again.data(), got.size() * sizeof(T)) == 0, "conv not deterministic");
-    double worst = 0;
-    for (std::size_t i = 0; i < got.size(); ++i)
-      worst = std::max(worst, std::abs(double(toF(got[i])) - expect[i]) / (1.0 + std::abs(expect[i])));
-    EXPECT(worst <= tol, "conv dtype %d activation %d: max relative error %g > %g", int(dtype), act, worst, tol);
+void densifyCase(std::mt19937& rng, const char* name, DataType dtype, const std::vector<int32_t>& shape, int batch,
+                 const std::vector<int>& batches, int64_t n, int64_t c, double border) {
+  const int D = static_cast<int>(shape.size());
+  const int64_t sites = product(shape);
+  auto idx = makeSites(rng, batches, shape, n, border);
+  n = static_cast<int64_t>(idx.size()) / (1 + D);
+  std::vector<float> feats(n * c), dense(batch * c * sites, 0.0f);
+  for (float& v : feats) v = toF(fromF<T>(std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng)));
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t* r = &idx[i * (1 + D)];
+    int64_t linear = 0;
+    for (int d = 0; d < D; ++d) linear = linear * shape[d] + r[1 + d];
+    for (int64_t ch = 0; ch < c; ++ch) dense[(r[0] * c + ch) * sites + linear] = feats[i * c + ch];
   }
-}
-
-void testPoolAndDensify(std::mt19937& rng) {
-  const int n = 120, c = 5, kvol = 8, m = 90;
-  std::vector<float> x(n * c);
-  for (float& v : x) v = std::uniform_real_distribution<float>(-5.0f, 5.0f)(rng);
-  std::vector<int32_t> nb(kvol * m, -1);
-  for (int j = 0; j < m; ++j)
-    for (int k = 0; k < kvol; ++k)
-      if (k == j % kvol || std::uniform_int_distribution<int>(0, 2)(rng) == 0)
-        nb[k * m + j] = std::uniform_int_distribution<int>(0, n - 1)(rng);
-  std::vector<float> expect(m * c);
-  for (int j = 0; j < m; ++j)
-    for (int ch = 0; ch < c; ++ch) {
-      float best = -INFINITY;
-      for (int k = 0; k < kvol; ++k)
-        if (nb[k * m + j] >= 0) best = std::max(best, x[nb[k * m + j] * c + ch]);
-      expect[j * c + ch] = best;
+  // Rows outside the grid or the batch are skipped, not written out of bounds.
+  if (n > 0) {
+    Site outside(idx.begin(), idx.begin() + 1 + D);
+    outside[1] = shape[0];
+    Site bad_batch(idx.begin(), idx.begin() + 1 + D);
+    bad_batch[0] = batch;
+    for (const Site& s : {outside, bad_batch}) {
+      idx.insert(idx.end(), s.begin(), s.end());
+      for (int64_t ch = 0; ch < c; ++ch) feats.push_back(1.0f);
     }
-  Dev<float> d_x(x), d_out(m * c);
-  Dev<int32_t> d_nb(nb);
-  CUDA_OK(K::sparseMaxPool(DataType::kFloat32, d_x.p, n, c, d_nb.p, kvol, m, d_out.p, nullptr, 0, nullptr));
-  EXPECT(d_out.get(m * c) == expect, "max pool differs");
-
-  const std::vector<int32_t> shape{4, 6, 5};
-  const int batch = 2, sites = 4 * 6 * 5;
-  const auto idx = randomSites(rng, batch, shape, 50);
-  std::vector<float> feats(50 * c), dense(batch * c * sites, 0.0f);
-  for (float& v : feats) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
-  for (int i = 0; i < 50; ++i) {
-    const int32_t* r = &idx[i * 4];
-    for (int ch = 0; ch < c; ++ch) dense[((r[0] * c + ch) * 4 + r[1]) * 30 + r[2] * 5 + r[3]] = feats[i * c + ch];
+    n += 2;
   }
-  Dev<float> d_f(feats), d_dense(dense.size());
+  std::vector<T> ft(feats.size());
+  for (std::size_t i = 0; i < feats.size(); ++i) ft[i] = fromF<T>(feats[i]);
+  Dev<T> d_f(ft), d_dense(dense.size());
   Dev<int32_t> d_idx(idx);
-  CUDA_OK(
-      K::densify(DataType::kFloat32, d_f.p, d_idx.p, 50, c, 3, shape.data(), batch, d_dense.p, nullptr, 0, nullptr));
-  EXPECT(d_dense.get(dense.size()) == dense, "densify differs");
+  d_dense.fill(0x7F);  // the memset must clear everything
+  CUDA_OK(K::densify(dtype, d_f.p, d_idx.p, n, c, D, shape.data(), batch, d_dense.p, nullptr, K::densifyWorkspaceSize(),
+                     stream));
+  const auto got = d_dense.get();
+  bool same = true;
+  for (std::size_t i = 0; i < got.size(); ++i) same = same && toF(got[i]) == dense[i];
+  EXPECT(same, "%s (dtype %d): densify differs", name, int(dtype));
 }
 
-// Pointwise layers keep the input order; an empty input gives M = 0 and touches nothing.
-void testPointwiseAndEmpty(std::mt19937& rng) {
-  SparseRulebookAttrs a;
-  a.spatial_shape = {7, 9};
-  a.kernel_size = {1, 1};
-  a.stride = {1, 1};
-  a.padding = {0, 0};
-  a.dilation = {1, 1};
-  a.output_padding = {0, 0};
-  const int n = 40;
-  const auto idx = randomSites(rng, 2, a.spatial_shape, n);
-  const RulebookGeometry g = makeGeometry(a);
-  EXPECT(g.pointwise, "1x1 stride-1 geometry not pointwise");
-  std::size_t bytes = 0;
-  CUDA_OK(K::sparseRulebookWorkspaceSize(n, g, &bytes));
-  Dev<char> ws(bytes);
-  Dev<int32_t> d_idx(idx), d_out(n * 3), d_nb(n), d_count(2);
-  CUDA_OK(K::sparseRulebook(d_idx.p, n, g, n, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n, nullptr));
-  std::vector<int32_t> iota(n);
-  for (int i = 0; i < n; ++i) iota[i] = i;
-  EXPECT(d_out.get(n * 3) == idx, "pointwise output sites not the input rows in order");
-  EXPECT(d_nb.get(n) == iota, "pointwise map not the identity");
-  EXPECT((d_count.get(2) == std::vector<int32_t>{n, 0}), "pointwise count");
-
-  a.kernel_size = {3, 3};
-  a.stride = {2, 2};
-  const RulebookGeometry g2 = makeGeometry(a);
-  CUDA_OK(K::sparseRulebookWorkspaceSize(0, g2, &bytes));
-  Dev<char> ws2(bytes);
-  CUDA_OK(cudaMemset(d_count.p, 0x5A, 2 * sizeof(int32_t)));
-  CUDA_OK(K::sparseRulebook(d_idx.p, 0, g2, 0, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws2.p, ws2.n, nullptr));
-  EXPECT((d_count.get(2) == std::vector<int32_t>{0, 0}), "empty input must give M = 0, no overflow");
-  const SubmRulebookAttrs even{{7, 9}, {2, 4}, {1, 1}};  // even kernels: centred at k // 2
-  const RulebookGeometry ge = makeGeometry(even);
-  Dev<char> ws3(K::submRulebookWorkspaceSize(n));
-  Dev<int32_t> d_nbe(ge.kernel_volume * n);
-  CUDA_OK(K::submRulebook(d_idx.p, n, ge, d_nbe.p, ws3.p, ws3.n, nullptr));
-  const auto nbe = d_nbe.get(ge.kernel_volume * n);
-  // Offset (1, 2) is the centre: the identity.
-  EXPECT(std::equal(iota.begin(), iota.end(), nbe.begin() + (1 * 4 + 2) * n), "even-kernel centre not the identity");
+void testPool(std::mt19937& rng) {
+  poolCase<float>(rng, "pool 120x5, K=8", DataType::kFloat32, 120, 90, 5, 8, false);
+  poolCase<float>(rng, "pool NaN", DataType::kFloat32, 120, 90, 5, 8, true);
+  poolCase<float>(rng, "pool one voxel", DataType::kFloat32, 1, 1, 1, 1, false);
+  poolCase<float>(rng, "pool N=0", DataType::kFloat32, 0, 10, 3, 27, false);
+  poolCase<float>(rng, "pool M=0", DataType::kFloat32, 10, 0, 3, 27, false);
+  poolCase<float>(rng, "pool 67 channels, K=27", DataType::kFloat32, 300, 200, 67, 27, false);
+  poolCase<__half>(rng, "pool fp16 13 channels, K=125", DataType::kFloat16, 50, 40, 13, 125, false);
+  poolCase<__half>(rng, "pool fp16 NaN", DataType::kFloat16, 60, 50, 3, 8, true);
 }
 
-int main() {
+void testDensify(std::mt19937& rng) {
+  densifyCase<float>(rng, "densify", DataType::kFloat32, {4, 6, 5}, 2, {0, 1}, 50, 5, 0.0);
+  densifyCase<float>(rng, "densify borders, empty sample", DataType::kFloat32, {4, 6, 5}, 3, {0, 2}, 60, 13, 0.8);
+  densifyCase<float>(rng, "densify N=0", DataType::kFloat32, {4, 6, 5}, 2, {0}, 0, 3, 0.0);
+  densifyCase<float>(rng, "densify one voxel, 1 channel", DataType::kFloat32, {3, 3}, 1, {0}, 1, 1, 0.0);
+  densifyCase<__half>(rng, "densify fp16 2D", DataType::kFloat16, {30, 20}, 2, {1}, 100, 67, 0.3);
+  densifyCase<__half>(rng, "densify fp16 full grid", DataType::kFloat16, {2, 3, 4}, 1, {0}, 24, 3, 0.0);
+}
+
+// ------------------------------------------------------------------------------------ CUDA graphs
+// Every entry point captured into a graph (global capture mode: the strictest) and replayed twice must give
+// the same bits as direct calls: nothing synchronizes, allocates or reads back inside.
+void testGraph(std::mt19937& rng) {
+  const auto sa = submAttrs({20, 40, 36}, {3, 3, 3}, {1, 1, 1});
+  const auto ra = sparseAttrs({20, 40, 36}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false, 2);
+  const auto idx = makeSites(rng, {0, 1}, sa.spatial_shape, 3000, 0.1);
+  const int64_t n = 3000, c_in = 16, c_out = 32;
+  const RulebookGeometry gs = makeGeometry(sa), gr = makeGeometry(ra);
+  const int64_t cap = sparseRulebookOutputBound(ra, n);
+  std::vector<Site> outs;
+  std::vector<int32_t> expect;
+  referenceSparse(idx, n, ra, &outs, &expect);
+  const int64_t m = static_cast<int64_t>(outs.size());  // a conv after a strided rulebook knows M from its shape
+  std::vector<__half> xh(n * c_in), wh(c_out * 27 * c_in), bh(c_out);
+  std::vector<float> xf(n * c_in), wf(c_out * 27 * c_in), bf(c_out);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (std::size_t i = 0; i < xh.size(); ++i) xh[i] = __float2half(xf[i] = u(rng));
+  for (std::size_t i = 0; i < wh.size(); ++i) wh[i] = __float2half(wf[i] = u(rng));
+  for (std::size_t i = 0; i < bh.size(); ++i) bh[i] = __float2half(bf[i] = u(rng));
+  Dev<int32_t> d_idx(idx), d_subm(27 * n), d_out_idx(cap * 4), d_nb(27 * cap), d_count(2), d_inv(27 * n);
+  Dev<__half> d_xh(xh), d_wh(wh), d_bh(bh), d_yh(n * c_out), d_pool(m * c_in), d_dense(2 * c_in * 20 * 40 * 36);
+  Dev<float> d_xf(xf), d_wf(wf), d_bf(bf), d_yf(m * c_out);
+  Dev<char> ws_subm(K::submRulebookWorkspaceSize(n)), ws_rule(K::sparseRulebookWorkspaceSize(n, gr, cap));
+  const auto enqueue = [&]() {
+    CUDA_OK(K::submRulebook(d_idx.p, n, gs, d_subm.p, ws_subm.p, ws_subm.n, stream));
+    CUDA_OK(K::sparseConv(DataType::kFloat16, d_xh.p, n, c_in, d_subm.p, 27, n, d_wh.p, d_bh.p, c_out,
+                          Activation::kRelu, 0.0f, d_yh.p, nullptr, 0, stream));
+    CUDA_OK(K::sparseRulebook(d_idx.p, n, gr, cap, d_out_idx.p, d_nb.p, d_count.p, d_count.p + 1, ws_rule.p, ws_rule.n,
+                              stream));
+    CUDA_OK(K::sparseConv(DataType::kFloat32, d_xf.p, n, c_in, d_nb.p, 27, m, d_wf.p, d_bf.p, c_out,
+                          Activation::kLeakyRelu, 0.1f, d_yf.p, nullptr, 0, stream));
+    CUDA_OK(K::inverseRulebook(d_nb.p, 27, m, n, d_inv.p, nullptr, 0, stream));
+    CUDA_OK(K::sparseMaxPool(DataType::kFloat16, d_xh.p, n, c_in, d_nb.p, 27, m, d_pool.p, nullptr, 0, stream));
+    CUDA_OK(K::densify(DataType::kFloat16, d_xh.p, d_idx.p, n, c_in, 3, sa.spatial_shape.data(), 2, d_dense.p, nullptr,
+                       0, stream));
+  };
+  enqueue();
+  const auto ref_subm = d_subm.get(), ref_out_idx = d_out_idx.get(m * 4), ref_nb = d_nb.get(27 * m),
+             ref_inv = d_inv.get();
+  const auto ref_yh = d_yh.get(), ref_pool = d_pool.get(), ref_dense = d_dense.get();
+  const auto ref_yf = d_yf.get();
+  const auto ref_count = d_count.get();
+  EXPECT(ref_count[0] == m && ref_count[1] == 0, "graph: direct run count %d/%d, expected %lld", ref_count[0],
+         ref_count[1], (long long)m);
+  EXPECT(ref_nb == expect, "graph: direct run neighbours differ from brute force");
+  for (Dev<int32_t>* d : {&d_subm, &d_out_idx, &d_nb, &d_count, &d_inv}) d->fill(0);
+  d_yh.fill(0), d_pool.fill(0), d_dense.fill(0), d_yf.fill(0);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  enqueue();
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int replay = 0; replay < 2; ++replay) {
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    syncStream();
+    EXPECT(sameBits(d_subm.get(), ref_subm) && sameBits(d_out_idx.get(m * 4), ref_out_idx) &&
+               sameBits(d_nb.get(27 * m), ref_nb) && sameBits(d_inv.get(), ref_inv) &&
+               sameBits(d_count.get(), ref_count),
+           "graph replay %d: rulebooks differ from direct calls", replay);
+    EXPECT(sameBits(d_yh.get(), ref_yh) && sameBits(d_yf.get(), ref_yf) && sameBits(d_pool.get(), ref_pool) &&
+               sameBits(d_dense.get(), ref_dense),
+           "graph replay %d: features differ from direct calls", replay);
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+}
+
+int main(int argc, char** argv) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::printf("no CUDA device: GPU kernel tests skipped\n");
     return 77;
   }
+  cudaDeviceProp prop{};
+  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  CUDA_OK(cudaStreamCreate(&stream));
+  struct Group {
+    const char* name;
+    void (*fn)(std::mt19937&);
+    bool by_default;  // conv_quick repeats a subset of conv, for racecheck
+  };
+  const Group groups[] = {{"subm", testSubm, true},
+                          {"sparse", testSparse, true},
+                          {"bound", testSortBound, true},
+                          {"conv", testConv, true},
+                          {"conv_quick", testConvQuick, false},
+                          {"pool", testPool, true},
+                          {"densify", testDensify, true},
+                          {"graph", testGraph, true}};
+  for (int i = 1; i < argc; ++i)
+    if (std::none_of(std::begin(groups), std::end(groups),
+                     [&](const Group& g) { return argv[i] == std::string(g.name); })) {
+      std::printf("unknown group '%s'\n", argv[i]);
+      return 2;
+    }
   std::mt19937 rng(20261124);
-  testSubm(rng);
-  testSparse(rng, false);
-  testSparse(rng, true);
-  testConv<float>(rng, DataType::kFloat32, 1e-4f);
-  testConv<__half>(rng, DataType::kFloat16, 2e-2f);
-  testPoolAndDensify(rng);
-  testPointwiseAndEmpty(rng);
-  CUDA_OK(cudaDeviceSynchronize());
-  std::printf("%d failures\n", failures);
+  for (const Group& group : groups) {
+    const std::string name = group.name;
+    bool wanted = argc < 2 && group.by_default;
+    for (int i = 1; i < argc; ++i) wanted = wanted || name == argv[i];
+    if (!wanted) continue;
+    const int before = failures;
+    group.fn(rng);
+    syncStream();
+    CUDA_OK(cudaGetLastError());
+    std::printf("%s %s\n", failures == before ? "[ ok ]" : "[FAIL]", name.c_str());
+  }
+  CUDA_OK(cudaStreamDestroy(stream));
+  std::printf("%d checks, %d failures\n", checks, failures);
   return failures == 0 ? 0 : 1;
 }

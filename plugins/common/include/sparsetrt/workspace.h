@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sparsetrt/geometry.h"
+
 namespace sparsetrt {
 
 // Every sub-buffer starts on a 256-byte boundary (cudaMalloc's alignment, which CUB also expects).
@@ -34,18 +36,40 @@ struct SubmRulebookWorkspace {
 };
 SubmRulebookWorkspace submRulebookWorkspace(int64_t num_in);
 
-// SparseRulebook (regular or transposed) for N inputs reaching at most `max_out_keys` distinct outputs
-// (N * maxOutputsPerInput): a table of the output keys, the compacted unique keys, their sorted copy,
-// the unique-count counter and CUB's radix-sort scratch (its size queried by the caller on a device).
+// SparseRulebook (regular or transposed): a hash table of the output keys, the compacted unique keys and the
+// other half of the radix sort's double buffer, two 64-bit counters and CUB's radix-sort scratch. Everything
+// is sized from
+//   keys = max(1, min(num_in * maxOutputsPerInput(g), out_capacity)),
+// out_capacity being the bound on M declared to TensorRT (often far below N * maxOutputsPerInput once the
+// grid caps it). When the layer creates more than out_capacity sites the kernels detect it (see
+// sparsetrt/kernels.h) instead of needing room for them. Pure arithmetic: TensorRT-RTX builds engines (and
+// asks for workspace sizes) on machines without a GPU.
 struct SparseRulebookWorkspace {
-  HashTableLayout table;
-  std::size_t unique_keys_offset = 0;  // uint64 [max_out_keys]
-  std::size_t sorted_keys_offset = 0;  // uint64 [max_out_keys]
-  std::size_t counter_offset = 0;      // int32 [1]: distinct output keys found
+  int64_t keys = 0;                    // entries of each key buffer and of the sort
+  int sort_bits = 0;                   // radix-sort key bits [0, sort_bits)
+  HashTableLayout table;               // sized for `keys`
+  std::size_t unique_keys_offset = 0;  // uint64 [keys]: the sort's input half of the double buffer
+  std::size_t sorted_keys_offset = 0;  // uint64 [keys]: the other half
+  std::size_t counter_offset = 0;      // uint64 [2]: distinct output keys found, table-full flag
   std::size_t sort_temp_offset = 0;    // CUB temp storage
-  std::size_t sort_temp_bytes = 0;
-  std::size_t bytes = 0;
+  std::size_t sort_temp_bytes = 0;     // radixSortTempBound(keys, sort_bits)
+  std::size_t bytes = 0;               // 0 for a pointwise geometry (no scratch at all)
 };
-SparseRulebookWorkspace sparseRulebookWorkspace(int64_t max_out_keys, std::size_t sort_temp_bytes);
+SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGeometry& g, int64_t out_capacity);
+
+// Key bits the output keys of `g` occupy: a key is batch * prod(out_shape) + linear site with batch < 2^31.
+int sparseRulebookSortBits(const RulebookGeometry& g);
+
+// An upper bound on the temp storage of CUB's cub::DeviceRadixSort::SortKeys over a DoubleBuffer of
+// `num_items` uint64 keys (int item count) and bits [0, key_bits), derived from CUB's onesweep dispatch
+// (workspace.cpp says how). The assumptions it rests on are these constants; the kernel library
+// static_asserts them against CUB's tuning policies of every architecture it is built for, sparseRulebook
+// compares the bound with CUB's own query before it enqueues anything, and the GPU test compares them over
+// many sizes.
+constexpr int kSortRadixBits = 8;                           // onesweep digit bits: 256 bins per pass
+constexpr int64_t kSortMinTileItems = 2048;                 // onesweep tile, threads x items, at least
+constexpr int64_t kSortMinPortionItems = int64_t{1} << 27;  // onesweep portion, at least
+constexpr std::size_t kSortCounterBytes = 8;                // per bin / lookback / counter entry, at most
+std::size_t radixSortTempBound(int64_t num_items, int key_bits);
 
 }  // namespace sparsetrt

@@ -33,12 +33,20 @@ cudaError_t submRulebook(const int32_t* d_indices, int64_t num_in, const Ruleboo
 // SparseRulebook: output sites sorted by (batch, *coords) and neighbours [K, M] of a regular or transposed
 // conv (g.kind kRegular / kTransposed). M is found on the device and written to *d_num_out, never read
 // back here. Outputs are sized for `out_capacity` sites (the bound declared to TensorRT:
-// d_out_indices [out_capacity, 1 + D], d_neighbors K * out_capacity). If the layer creates more than
-// out_capacity sites, nothing is written to the outputs, *d_num_out = 0 and *d_overflow = the true count
-// (an error the caller must report: never a truncation); otherwise *d_overflow = 0.
-// The workspace size depends on CUB's radix-sort scratch, which the query asks CUB for: it needs a
-// CUDA device (the current one), hence the cudaError_t.
-cudaError_t sparseRulebookWorkspaceSize(int64_t num_in, const RulebookGeometry& g, std::size_t* bytes);
+// d_out_indices [out_capacity, 1 + D], d_neighbors K * out_capacity entries, used as [K, M]).
+// Overflow: if the layer creates more than out_capacity sites, nothing is written to the outputs,
+// *d_num_out = 0 and *d_overflow = the number of distinct output sites found, which is > out_capacity: the
+// true count whenever it is below the hash table's capacity (hashCapacity(keys) >= 2 * out_capacity, see
+// sparsetrt/workspace.h), else a lower bound (the table filled up; insertion stops there rather than
+// needing room for every site), clamped to INT32_MAX. It is an error the caller must report, never a
+// truncation. Otherwise *d_overflow = 0.
+// The workspace size is pure arithmetic (no CUDA device needed: TensorRT-RTX builds engines on CPU-only
+// machines): a hash table and two key buffers for keys = max(1, min(num_in * maxOutputsPerInput(g),
+// out_capacity)) entries, plus a device-free bound on CUB's radix-sort scratch. At enqueue, sparseRulebook
+// compares that bound with CUB's own figure for the current device and returns cudaErrorInvalidValue,
+// having enqueued nothing, if it is too small (it never overruns the workspace). Also refused: keys above
+// INT32_MAX. Pass the same num_in, g and out_capacity to both functions.
+std::size_t sparseRulebookWorkspaceSize(int64_t num_in, const RulebookGeometry& g, int64_t out_capacity);
 cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const RulebookGeometry& g, int64_t out_capacity,
                            int32_t* d_out_indices, int32_t* d_neighbors, int32_t* d_num_out, int32_t* d_overflow,
                            void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
@@ -52,7 +60,9 @@ cudaError_t inverseRulebook(const int32_t* d_neighbors, int64_t kernel_volume, i
 
 // SparseConv: d_out[m] = act(bias + sum_k weight[:, k, :] @ features[neighbors[k, m]]), features
 // [N, C_in], weight [C_out, K, C_in], bias [C_out] or null, output [M, C_out]; all of `dtype`, accumulated
-// in fp32. Any channel count and kernel volume.
+// in fp32. Any channel count and kernel volume, no alignment requirement. fp32 runs exact fp32 arithmetic on
+// CUDA cores (never TF32); fp16 runs on tensor cores (mma.sync, fp32 accumulation) on sm_80 and newer. No
+// workspace (the size is 0; the arguments are accepted for uniformity).
 std::size_t sparseConvWorkspaceSize();
 cudaError_t sparseConv(DataType dtype, const void* d_features, int64_t num_in, int64_t c_in, const int32_t* d_neighbors,
                        int64_t kernel_volume, int64_t num_out, const void* d_weight, const void* d_bias, int64_t c_out,
