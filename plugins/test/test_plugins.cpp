@@ -10,76 +10,13 @@
 #include <vector>
 
 #include "harness.h"
+#include "plugin_test_util.h"
 #include "sparsetrt/op_fields.h"
 
-extern "C" nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators);
-
 using namespace nvinfer1;
+using namespace sparsetrt_test;
 
 namespace {
-
-// Owns example field values for an op, in the shape TensorRT's ONNX parser hands them over.
-struct Fields {
-  std::vector<std::vector<int32_t>> ints;
-  std::vector<float> floats;
-  std::vector<PluginField> fields;
-  PluginFieldCollection fc{};
-
-  void addInts(const char* name, std::vector<int32_t> v) {
-    ints.push_back(std::move(v));
-    fields.emplace_back(name, nullptr, PluginFieldType::kINT32, static_cast<int32_t>(ints.back().size()));
-  }
-  void addFloat(const char* name, float v) {
-    floats.push_back(v);
-    fields.emplace_back(name, nullptr, PluginFieldType::kFLOAT32, 1);
-  }
-  const PluginFieldCollection* collection() {
-    // Pointers are bound last: the vectors above no longer move.
-    std::size_t i = 0, f = 0;
-    for (PluginField& field : fields)
-      field.data = field.type == PluginFieldType::kINT32 ? static_cast<const void*>(ints[i++].data()) : &floats[f++];
-    fc.nbFields = static_cast<int32_t>(fields.size());
-    fc.fields = fields.data();
-    return &fc;
-  }
-};
-
-Fields exampleFields(const std::string& op) {
-  Fields f;
-  if (op == "SubmRulebook") {
-    f.addInts("spatial_shape", {41, 160, 160});
-    f.addInts("kernel_size", {3, 3, 3});
-    f.addInts("dilation", {1, 1, 1});
-  } else if (op == "SparseRulebook") {
-    f.addInts("spatial_shape", {41, 160, 160});
-    f.addInts("kernel_size", {3, 3, 3});
-    f.addInts("stride", {2, 2, 2});
-    f.addInts("padding", {1, 1, 1});
-    f.addInts("dilation", {1, 1, 1});
-    f.addInts("output_padding", {0, 0, 0});
-    f.addInts("transposed", {0});
-    f.addInts("max_out", {0});
-    f.addInts("batch_size", {2});
-  } else if (op == "SparseConv") {
-    f.addInts("activation", {2});
-    f.addFloat("alpha", 0.1f);
-  } else if (op == "Densify") {
-    f.addInts("spatial_shape", {2, 160, 160});
-    f.addInts("batch_size", {2});
-  }
-  return f;
-}
-
-std::map<std::string, IPluginCreatorV3One*> creators() {
-  int32_t n = 0;
-  IPluginCreatorInterface* const* list = getCreators(n);
-  std::map<std::string, IPluginCreatorV3One*> byName;
-  for (int32_t i = 0; i < n; ++i) {
-    auto* c = static_cast<IPluginCreatorV3One*>(list[i]);
-    byName[c->getPluginName()] = c;
-  }
-  return byName;
-}
 
 // A comparable copy of what a plugin serializes.
 std::vector<std::string> serialized(IPluginV3* plugin) {
@@ -93,24 +30,6 @@ std::vector<std::string> serialized(IPluginV3* plugin) {
                   std::string(static_cast<const char*>(f.data), bytes));
   }
   return out;
-}
-
-IPluginV3OneBuild* build(IPluginV3* p) {
-  return static_cast<IPluginV3OneBuild*>(p->getCapabilityInterface(PluginCapabilityType::kBUILD));
-}
-
-DynamicPluginTensorDesc desc(DataType type, std::vector<int64_t> dims, int64_t max_first = -1) {
-  DynamicPluginTensorDesc d{};
-  d.desc.type = type;
-  d.desc.format = TensorFormat::kLINEAR;
-  d.desc.dims.nbDims = static_cast<int32_t>(dims.size());
-  d.min.nbDims = d.max.nbDims = d.opt.nbDims = d.desc.dims.nbDims;
-  for (std::size_t i = 0; i < dims.size(); ++i) {
-    d.desc.dims.d[i] = dims[i];
-    d.min.d[i] = d.opt.d[i] = d.max.d[i] = dims[i] < 0 ? 1 : dims[i];
-  }
-  if (max_first >= 0) d.max.d[0] = max_first;
-  return d;
 }
 
 }  // namespace

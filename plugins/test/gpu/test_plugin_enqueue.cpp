@@ -1,0 +1,250 @@
+// The plugins' enqueue paths on a GPU. Each plugin, created through its creator and driven as TensorRT
+// drives it (configurePlugin, getWorkspaceSize, onShapeChange, enqueue), must produce exactly what the
+// kernel library produces from the same inputs (test_kernels checks those against CPU models). This
+// checks the glue: argument plumbing, the optional bias, workspace carving, the overflow report.
+// Exits 77 (CTest: skipped) where no CUDA device is present.
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include "plugin_test_util.h"
+#include "sparsetrt/attributes.h"
+#include "sparsetrt/kernels.h"
+
+using namespace nvinfer1;
+using namespace sparsetrt_test;
+namespace K = sparsetrt::kernels;
+
+static int failures = 0;
+#define EXPECT(cond, what)                                                  \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      std::printf("FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, what); \
+      ++failures;                                                           \
+    }                                                                       \
+  } while (0)
+#define CUDA_OK(expr)                                                                           \
+  do {                                                                                          \
+    cudaError_t e_ = (expr);                                                                    \
+    if (e_ != cudaSuccess) {                                                                    \
+      std::printf("FAIL %s:%d: %s -> %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                             \
+    }                                                                                           \
+  } while (0)
+
+namespace {
+
+struct Buffer {
+  void* p = nullptr;
+  std::size_t bytes = 0;
+  explicit Buffer(std::size_t n) : bytes(n) { CUDA_OK(cudaMalloc(&p, n ? n : 1)); }
+  template <typename T>
+  explicit Buffer(const std::vector<T>& h) : Buffer(h.size() * sizeof(T)) {
+    if (bytes) CUDA_OK(cudaMemcpy(p, h.data(), bytes, cudaMemcpyHostToDevice));
+  }
+  ~Buffer() { cudaFree(p); }
+  template <typename T>
+  std::vector<T> get(std::size_t count) const {
+    std::vector<T> h(count);
+    if (count) CUDA_OK(cudaMemcpy(h.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+};
+
+PluginTensorDesc plain(DataType type, std::vector<int64_t> dims) { return desc(type, std::move(dims)).desc; }
+
+// Configure as the builder would for exactly these shapes, size the workspace, then enqueue.
+int32_t run(IPluginV3* plugin, const std::vector<PluginTensorDesc>& ins, const std::vector<PluginTensorDesc>& outs,
+            const std::vector<const void*>& in_ptrs, const std::vector<void*>& out_ptrs) {
+  std::vector<DynamicPluginTensorDesc> din, dout;
+  for (const auto& d : ins) {
+    DynamicPluginTensorDesc x{};
+    x.desc = d;
+    x.min = x.opt = x.max = d.dims;
+    din.push_back(x);
+  }
+  for (const auto& d : outs) {
+    DynamicPluginTensorDesc x{};
+    x.desc = d;
+    x.min = x.opt = x.max = d.dims;
+    dout.push_back(x);
+  }
+  const int32_t nin = static_cast<int32_t>(ins.size()), nout = static_cast<int32_t>(outs.size());
+  if (build(plugin)->configurePlugin(din.data(), nin, dout.data(), nout) != 0) return -1;
+  Buffer ws(build(plugin)->getWorkspaceSize(din.data(), nin, dout.data(), nout));
+  if (runtime(plugin)->onShapeChange(ins.data(), nin, outs.data(), nout) != 0) return -2;
+  const int32_t status =
+      runtime(plugin)->enqueue(ins.data(), outs.data(), in_ptrs.data(), out_ptrs.data(), ws.p, nullptr);
+  CUDA_OK(cudaDeviceSynchronize());
+  return status;
+}
+
+IPluginV3* make(const char* op, Fields& f) {
+  IPluginV3* p = creators()[op]->createPlugin(op, f.collection(), TensorRTPhase::kRUNTIME);
+  if (!p) {
+    std::printf("FAIL: could not create %s\n", op);
+    std::exit(1);
+  }
+  return p;
+}
+
+std::vector<int32_t> randomSites(std::mt19937& rng, int n, int batch, const std::vector<int32_t>& shape) {
+  std::set<std::tuple<int, int, int, int>> seen;
+  std::vector<int32_t> rows;
+  while (static_cast<int>(seen.size()) < n) {
+    const int b = rng() % batch, z = rng() % shape[0], y = rng() % shape[1], x = rng() % shape[2];
+    if (seen.insert({b, z, y, x}).second) rows.insert(rows.end(), {b, z, y, x});
+  }
+  return rows;
+}
+
+}  // namespace
+
+int main() {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: plugin enqueue tests skipped\n");
+    return 77;
+  }
+  std::mt19937 rng(2024);
+  const std::vector<int32_t> shape{41, 160, 160};
+  const int64_t n = 3000, c_in = 13, c_out = 7;
+  const std::vector<int32_t> sites = randomSites(rng, static_cast<int>(n), 2, shape);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> feats(n * c_in), weight(c_out * 27 * c_in), bias(c_out);
+  for (float& v : feats) v = u(rng);
+  for (float& v : weight) v = u(rng);
+  for (float& v : bias) v = u(rng);
+  Buffer d_sites(sites), d_feats(feats), d_weight(weight), d_bias(bias);
+
+  // SubmRulebook
+  Fields sf = exampleFields("SubmRulebook");
+  IPluginV3* subm = make("SubmRulebook", sf);
+  Buffer map_p(27 * n * 4), map_k(27 * n * 4);
+  EXPECT(run(subm, {plain(DataType::kINT32, {n, 4})}, {plain(DataType::kINT32, {27, n})}, {d_sites.p}, {map_p.p}) == 0,
+         "SubmRulebook enqueue");
+  sparsetrt::SubmRulebookAttrs sa{shape, {3, 3, 3}, {1, 1, 1}};
+  Buffer ws_k(K::submRulebookWorkspaceSize(n));
+  CUDA_OK(K::submRulebook(static_cast<int32_t*>(d_sites.p), n, sparsetrt::makeGeometry(sa),
+                          static_cast<int32_t*>(map_k.p), ws_k.p, ws_k.bytes, nullptr));
+  EXPECT(map_p.get<int32_t>(27 * n) == map_k.get<int32_t>(27 * n), "SubmRulebook plugin == kernel");
+
+  // SparseConv over it, with and without bias (the plugin learns which from its input count).
+  Fields cf = exampleFields("SparseConv");  // leaky relu, alpha 0.1
+  for (bool with_bias : {true, false}) {
+    IPluginV3* conv = make("SparseConv", cf);
+    Buffer out_p(n * c_out * 4), out_k(n * c_out * 4);
+    std::vector<PluginTensorDesc> ins{plain(DataType::kFLOAT, {n, c_in}), plain(DataType::kINT32, {27, n}),
+                                      plain(DataType::kFLOAT, {c_out, 27, c_in})};
+    std::vector<const void*> ptrs{d_feats.p, map_k.p, d_weight.p};
+    if (with_bias) {
+      ins.push_back(plain(DataType::kFLOAT, {c_out}));
+      ptrs.push_back(d_bias.p);
+    }
+    EXPECT(run(conv, ins, {plain(DataType::kFLOAT, {n, c_out})}, ptrs, {out_p.p}) == 0, "SparseConv enqueue");
+    CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p), 27, n,
+                          d_weight.p, with_bias ? d_bias.p : nullptr, c_out, sparsetrt::Activation::kLeakyRelu, 0.1f,
+                          out_k.p, nullptr, 0, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    EXPECT(out_p.get<float>(n * c_out) == out_k.get<float>(n * c_out),
+           with_bias ? "SparseConv (bias) plugin == kernel" : "SparseConv (no bias) plugin == kernel");
+    delete conv;
+  }
+
+  // SparseRulebook (k3 s2 p1, batch 2): outputs sized for the declared bound, as TensorRT allocates them.
+  Fields rf = exampleFields("SparseRulebook");
+  IPluginV3* down = make("SparseRulebook", rf);
+  sparsetrt::SparseRulebookAttrs ra;
+  ra.spatial_shape = shape;
+  ra.kernel_size = {3, 3, 3};
+  ra.stride = {2, 2, 2};
+  ra.padding = ra.dilation = {1, 1, 1};
+  ra.output_padding = {0, 0, 0};
+  ra.batch_size = 2;
+  const int64_t bound = sparsetrt::sparseRulebookOutputBound(ra, n);
+  Buffer idx_p(bound * 4 * 4), nb_p(27 * bound * 4), m_p(4), idx_k(bound * 4 * 4), nb_k(27 * bound * 4), m_k(4),
+      over_k(4);
+  EXPECT(run(down, {plain(DataType::kINT32, {n, 4})},
+             {plain(DataType::kINT32, {bound, 4}), plain(DataType::kINT32, {27, bound}), plain(DataType::kINT32, {})},
+             {d_sites.p}, {idx_p.p, nb_p.p, m_p.p}) == 0,
+         "SparseRulebook enqueue");
+  const sparsetrt::RulebookGeometry rg = sparsetrt::makeGeometry(ra);
+  Buffer ws_r(K::sparseRulebookWorkspaceSize(n, rg, bound));
+  CUDA_OK(K::sparseRulebook(static_cast<int32_t*>(d_sites.p), n, rg, bound, static_cast<int32_t*>(idx_k.p),
+                            static_cast<int32_t*>(nb_k.p), static_cast<int32_t*>(m_k.p),
+                            static_cast<int32_t*>(over_k.p), ws_r.p, ws_r.bytes, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const int32_t m = m_k.get<int32_t>(1)[0];
+  EXPECT(m > 0 && m_p.get<int32_t>(1)[0] == m, "SparseRulebook num_out");
+  EXPECT(idx_p.get<int32_t>(4 * m) == idx_k.get<int32_t>(4 * m), "SparseRulebook out_indices plugin == kernel");
+  std::vector<int32_t> nbp = nb_p.get<int32_t>(27 * bound), nbk = nb_k.get<int32_t>(27 * bound);
+  for (int k = 0; k < 27; ++k)  // rows are [k * M, k * M + M)
+    EXPECT(std::equal(nbp.begin() + k * m, nbp.begin() + k * m + m, nbk.begin() + k * m), "SparseRulebook neighbors");
+
+  // InverseRulebook of that map == kernel.
+  Fields no_fields{};
+  IPluginV3* inv = make("InverseRulebook", no_fields);
+  Buffer inv_p(27 * n * 4), inv_k(27 * n * 4);
+  EXPECT(run(inv, {plain(DataType::kINT32, {27, m}), plain(DataType::kINT32, {n, 4})},
+             {plain(DataType::kINT32, {27, n})}, {nb_k.p, d_sites.p}, {inv_p.p}) == 0,
+         "InverseRulebook enqueue");
+  CUDA_OK(
+      K::inverseRulebook(static_cast<int32_t*>(nb_k.p), 27, m, n, static_cast<int32_t*>(inv_k.p), nullptr, 0, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT(inv_p.get<int32_t>(27 * n) == inv_k.get<int32_t>(27 * n), "InverseRulebook plugin == kernel");
+
+  // SparseMaxPool over the strided map == kernel.
+  IPluginV3* pool = make("SparseMaxPool", no_fields);
+  Buffer pool_p(m * c_in * 4), pool_k(m * c_in * 4);
+  EXPECT(run(pool, {plain(DataType::kFLOAT, {n, c_in}), plain(DataType::kINT32, {27, m})},
+             {plain(DataType::kFLOAT, {m, c_in})}, {d_feats.p, nb_k.p}, {pool_p.p}) == 0,
+         "SparseMaxPool enqueue");
+  CUDA_OK(K::sparseMaxPool(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(nb_k.p), 27, m,
+                           pool_k.p, nullptr, 0, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT(pool_p.get<float>(m * c_in) == pool_k.get<float>(m * c_in), "SparseMaxPool plugin == kernel");
+
+  // Densify (the example's grid is [2, 160, 160], so use sites with z < 2).
+  Fields df = exampleFields("Densify");
+  IPluginV3* dense = make("Densify", df);
+  std::vector<int32_t> flat;
+  for (int64_t i = 0; i < n; ++i)
+    if (sites[4 * i + 1] < 2) flat.insert(flat.end(), sites.begin() + 4 * i, sites.begin() + 4 * i + 4);
+  const int64_t nf = static_cast<int64_t>(flat.size() / 4), dense_elems = 2 * c_in * 2 * 160 * 160;
+  Buffer d_flat(flat), dense_p(dense_elems * 4), dense_k(dense_elems * 4);
+  EXPECT(run(dense, {plain(DataType::kFLOAT, {nf, c_in}), plain(DataType::kINT32, {nf, 4})},
+             {plain(DataType::kFLOAT, {2, c_in, 2, 160, 160})}, {d_feats.p, d_flat.p}, {dense_p.p}) == 0,
+         "Densify enqueue");
+  const int32_t grid[3] = {2, 160, 160};
+  CUDA_OK(K::densify(sparsetrt::DataType::kFloat32, d_feats.p, static_cast<int32_t*>(d_flat.p), nf, c_in, 3, grid, 2,
+                     dense_k.p, nullptr, 0, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  EXPECT(dense_p.get<float>(dense_elems) == dense_k.get<float>(dense_elems), "Densify plugin == kernel");
+
+  // Overflow: a user bound below the true count is a failed enqueue (logged), never a truncation.
+  Fields small = exampleFields("SparseRulebook");
+  small.ints[7] = {10};  // max_out
+  IPluginV3* capped = make("SparseRulebook", small);
+  Buffer i10(10 * 4 * 4), n10(27 * 10 * 4), m10(4);
+  EXPECT(run(capped, {plain(DataType::kINT32, {n, 4})},
+             {plain(DataType::kINT32, {10, 4}), plain(DataType::kINT32, {27, 10}), plain(DataType::kINT32, {})},
+             {d_sites.p}, {i10.p, n10.p, m10.p}) > 0,
+         "SparseRulebook over max_out must fail");
+
+  // N = 0 runs and yields M = 0.
+  IPluginV3* empty = make("SparseRulebook", rf);
+  EXPECT(run(empty, {plain(DataType::kINT32, {0, 4})},
+             {plain(DataType::kINT32, {0, 4}), plain(DataType::kINT32, {27, 0}), plain(DataType::kINT32, {})},
+             {d_sites.p}, {idx_p.p, nb_p.p, m_p.p}) == 0 &&
+             m_p.get<int32_t>(1)[0] == 0,
+         "SparseRulebook with N = 0");
+
+  for (IPluginV3* p : {subm, down, inv, pool, dense, capped, empty}) delete p;
+  std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
+  return failures ? 1 : 0;
+}
