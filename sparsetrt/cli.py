@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -44,16 +45,13 @@ def load_recipe(target: str, checkpoint: str | None = None) -> Any:
     ``checkpoint`` (a state_dict, or a dict holding one under "state_dict" or "model") into its model."""
     from sparsetrt.exporter.recipe import ExportRecipe
 
-    module_name, sep, function_name = target.partition(":")
+    module_name, sep, function_name = target.rpartition(":")
     if not sep or not module_name or not function_name:
-        raise CLIError(f"model factory must be MODULE:FUNCTION (e.g. mymodels.second:export_recipe), got {target!r}")
-    # Like `python -m`, let a module in the working directory be found.
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise CLIError(f"cannot import module {module_name!r} of {target!r}: {e}") from e
+        raise CLIError(
+            f"model factory must be MODULE:FUNCTION or path/to/file.py:FUNCTION (e.g. mymodels.second:export_recipe), "
+            f"got {target!r}"
+        )
+    module = _import_factory_module(module_name, target)
     factory = getattr(module, function_name, None)
     if not callable(factory):
         raise CLIError(f"module {module_name!r} has no function {function_name!r}")
@@ -73,6 +71,30 @@ def load_recipe(target: str, checkpoint: str | None = None) -> Any:
         _load_checkpoint(recipe.model, checkpoint)
     recipe.model.eval()
     return recipe
+
+
+def _import_factory_module(name: str, target: str) -> Any:
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_file():
+            raise CLIError(f"model factory file {path} does not exist")
+        spec = importlib.util.spec_from_file_location(f"_sparsetrt_factory_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise CLIError(f"cannot import {path} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+        except ImportError as e:
+            raise CLIError(f"cannot import {path} of {target!r}: {e}") from e
+        return module
+    # Like `python -m`, let a module in the working directory be found.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise CLIError(f"cannot import module {name!r} of {target!r}: {e}") from e
 
 
 def _load_checkpoint(model: Any, path: str) -> None:
@@ -417,7 +439,9 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     p = sub.add_parser("export", help="export a model factory's model to ONNX")
-    p.add_argument("factory", metavar="MODULE:FUNCTION", help="a function returning sparsetrt.exporter.ExportRecipe")
+    p.add_argument(
+        "factory", metavar="MODULE:FUNCTION", help="a function returning ExportRecipe (module, or path/to/file.py)"
+    )
     p.add_argument("--checkpoint", help="weights: a state_dict, or a dict holding one under 'state_dict' or 'model'")
     p.add_argument("-o", "--output", required=True, help="the ONNX file to write")
     p.add_argument("--fp16", action="store_true", help="store weights and float inputs/outputs as float16")

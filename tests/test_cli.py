@@ -10,6 +10,7 @@ This module also holds the model factories the tests hand to ``sparsetrt export`
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from collections import OrderedDict
@@ -183,6 +184,7 @@ def test_run_refuses_bad_inputs(exported: dict[str, Path], capsys, tmp_path: Pat
         ("no_such_module_xyz:f", "cannot import module 'no_such_module_xyz'"),
         ("test_cli:missing", "has no function 'missing'"),
         ("test_cli:not_a_recipe", "returned Linear; a model factory returns sparsetrt.exporter.ExportRecipe"),
+        ("nothing/here.py:export_recipe", "model factory file nothing/here.py does not exist"),
     ],
 )
 def test_factory_errors(factory: str, message: str, capsys, tmp_path: Path) -> None:
@@ -260,3 +262,81 @@ def test_check_on_sparse_outputs_against_pytorch(tmp_path: Path, capsys) -> None
 def test_python_dash_m_runs_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "sparsetrt", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("sparsetrt ")
+
+
+# ---------------------------------------------------------------------------------------------- the README
+ROOT = Path(__file__).resolve().parents[1]
+README_SECTION = "## From a spconv model to an engine with the CLI"
+README_LIBRARY = "build/plugins/libsparsetrt_plugins.so"
+
+
+def _readme_commands() -> list[str]:
+    """The commands of the README's CLI walk-through, in order (comments and blank lines dropped)."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(README_SECTION)
+    section = text[start : text.find("\n## ", start + 1)]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("  #")[0].strip() for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _needs_gpu(command: str) -> bool:
+    return "--engine" in command or (command.split()[1] in ("run", "bench") and ".engine" in command)
+
+
+def _run_readme_command(command: str, library: Path | None = None) -> subprocess.CompletedProcess | int:
+    argv = shlex.split(command.replace(README_LIBRARY, str(library)) if library else command)
+    if argv[0] == "python":
+        return subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, timeout=600)
+    if argv[1] == "build":  # in a subprocess: a failed multi-plugin build can abort the process
+        return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=900)
+    return main(argv[1:])
+
+
+@pytest.fixture(scope="module")
+def readme_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh folder where the walk-through's CPU steps have run (examples/ linked in, as in a checkout)."""
+    folder = tmp_path_factory.mktemp("readme")
+    (folder / "examples").symlink_to(ROOT / "examples")
+    return folder
+
+
+def test_readme_cpu_steps(readme_dir: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(readme_dir)
+    commands = _readme_commands()
+    assert commands[0].startswith("pip install") and any(c.startswith("sparsetrt build") for c in commands)
+    ran = 0
+    for command in commands[1:]:
+        if command.startswith(("cmake", "TENSORRT_ROOT")) or README_LIBRARY in command or _needs_gpu(command):
+            continue
+        if command.startswith("sparsetrt info") and ".engine" in command:
+            continue  # after the build, in the next test
+        result = _run_readme_command(command)
+        code = result if isinstance(result, int) else result.returncode
+        assert code == 0, f"{command}\n{capsys.readouterr()}{getattr(result, 'stderr', '')}"
+        ran += 1
+    assert ran == 5
+    out = capsys.readouterr().out
+    assert "all 3 comparisons within 0.0001" in out and "bev: float32 [1, 64, 16, 16]" in out
+    assert (readme_dir / "second.onnx").is_file() and (readme_dir / "bev_reference.bin").is_file()
+
+
+def test_readme_engine_build(readme_dir: Path, plugin_library: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(readme_dir)
+    if not (readme_dir / "second.onnx").is_file():
+        pytest.skip("the README's CPU steps did not run first (run the whole module)")
+    build = next(c for c in _readme_commands() if c.startswith("sparsetrt build"))
+    result = _run_readme_command(build, plugin_library)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert main(["info", "second.engine"]) == 0
+    assert "voxel coordinates (batch, *grid) on grid [41, 128, 128]" in capsys.readouterr().out
+
+
+def test_readme_gpu_steps(readme_dir: Path, plugin_library: Path, monkeypatch) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the README's GPU steps cannot run on this machine")
+    monkeypatch.chdir(readme_dir)
+    if not (readme_dir / "second.engine").is_file():
+        pytest.skip("the README's build step did not run first (run the whole module)")
+    for command in filter(_needs_gpu, _readme_commands()):
+        assert _run_readme_command(command, plugin_library) == 0, command
