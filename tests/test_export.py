@@ -157,3 +157,104 @@ def test_max_sites_bound_is_enforced_not_truncated(gen):
     features, coords, _ = _inputs(gen, 150)
     with pytest.raises(RuntimeError, match="more than its bound max_out=80"):
         ReferenceSession(proto).run(None, {"features": features.numpy(), "coords": coords.numpy()})
+
+
+class UNetSpconv(torch.nn.Module):
+    """Two strided levels undone by inverse convs, a shared SubM key, a SubM without key, a max pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = spconv.SparseSequential(
+            spconv.SubMConv3d(3, 8, 3, bias=False, indice_key="s1"), torch.nn.BatchNorm1d(8), torch.nn.ReLU()
+        )
+        self.a2 = spconv.SubMConv3d(8, 8, 3, indice_key="s1")
+        self.b = spconv.SparseConv3d(8, 16, 3, 2, 1, indice_key="d1")
+        self.c = spconv.SubMConv3d(16, 16, (1, 3, 3))
+        self.b2 = spconv.SparseConv3d(16, 16, 3, 2, 1, indice_key="d2")
+        self.up2 = spconv.SparseInverseConv3d(16, 16, 3, indice_key="d2")
+        self.up = spconv.SparseInverseConv3d(16, 4, 3, indice_key="d1")
+        self.pool = spconv.SparseMaxPool3d(2, 2)
+
+    def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int):
+        x = self.a2(self.a(spconv.SparseConvTensor(features, coords, SHAPE, batch_size)))
+        y = self.c(self.b(x))
+        y = y.replace_feature(torch.nn.functional.leaky_relu(y.features, 0.1))
+        z = self.up(self.up2(self.b2(y)))
+        return z.features, z.indices, self.pool(y).dense()
+
+
+def _summary_blocks(text: str) -> dict[str, list[str]]:
+    """The summary's rulebook section as {rulebook line: its indented lines}."""
+    blocks: dict[str, list[str]] = {}
+    lines = text.splitlines()
+    start = lines.index("rulebooks (and the layers that use them):") + 1
+    current = None
+    for line in lines[start:]:
+        if line.startswith("      "):
+            blocks[current].append(line.strip())
+        elif line.startswith("  "):
+            current = line.strip()
+            blocks[current] = []
+        else:
+            break
+    return blocks
+
+
+def test_summary_prints_nodes_attributes_and_rulebook_sharing(gen):
+    """Every sparsetrt node with its attributes; per rulebook, exactly the layers that read its map (as the
+    model's indice_keys and geometries dictate), the inverse convs that transpose it, and where its sites
+    come from. Densify and an inverse conv reading a rulebook's *sites* do not count as sharing its map."""
+    buf = io.BytesIO()
+    export(UNetSpconv().eval(), _inputs(gen), buf, input_names=["features", "coords"])
+    proto = onnx.load_from_string(buf.getvalue())
+    text = summary(proto)
+    custom = [n for n in proto.graph.node if n.domain == "sparsetrt"]
+    lines = text.splitlines()
+    for n in custom:
+        line = next((s for s in lines if f"{n.name} " in f"{s} "), None)
+        assert line is not None, f"node {n.name} missing from the summary"
+        for a in n.attribute:
+            value = onnx.helper.get_attribute_value(a)
+            if isinstance(value, float):
+                assert f"{a.name}=" in line, (a.name, line)
+            else:
+                assert f"{a.name}={list(value) if isinstance(value, list) else value}" in line, (a.name, line)
+
+    def rulebook(module: str, op_type: str) -> str:
+        return next(n.name for n in custom if n.op_type == op_type and n.name.startswith(f"/{module}/"))
+
+    blocks = _summary_blocks(text)
+
+    def block(module: str, op_type: str) -> tuple[str, list[str]]:
+        name = rulebook(module, op_type)
+        heads = [h for h in blocks if h.split(" ")[0] == name]
+        assert len(heads) == 1, (name, list(blocks))
+        return heads[0], blocks[heads[0]]
+
+    def users(body: list[str]) -> list[str]:
+        return sorted(s.split(" ")[3].split("/")[1] for s in body if s.startswith("used by"))
+
+    def inverted_by(body: list[str]) -> list[str]:
+        return sorted(s.split(" ")[2].split("/")[1] for s in body if s.startswith("inverted by"))
+
+    head, body = block("a", "SubmRulebook")  # indice_key "s1": a and a2 share one rulebook
+    assert "over input coords" in head and "kernel_size=[3, 3, 3]" in head
+    assert users(body) == ["a", "a2"] and body[-1] == "-> shared by 2 layer(s)"
+    assert "activation=1 (relu)" in body[0] and "weight [8, 27, 3]" in body[0]  # BN and ReLU fused into a
+    head, body = block("b", "SparseRulebook")
+    assert "over input coords" in head and "stride=[2, 2, 2]" in head
+    assert users(body) == ["b"] and inverted_by(body) == ["up"] and body[-1] == "-> shared by 1 layer(s)"
+    head, body = block("c", "SubmRulebook")  # no key, other kernel: its own rulebook over b's sites
+    assert f"over the sites of {rulebook('b', 'SparseRulebook')}" in head and "kernel_size=[1, 3, 3]" in head
+    assert users(body) == ["c"] and "activation=2 (leaky_relu), alpha=0.1" in body[0]
+    head, body = block("b2", "SparseRulebook")
+    assert f"over the sites of {rulebook('b', 'SparseRulebook')}" in head
+    assert users(body) == ["b2"] and inverted_by(body) == ["up2"]
+    head, body = block("up2", "InverseRulebook")
+    b, b2 = rulebook("b", "SparseRulebook"), rulebook("b2", "SparseRulebook")
+    assert f"inverts {b2}, back onto the sites of {b}" in head and users(body) == ["up2"]
+    head, body = block("up", "InverseRulebook")
+    assert f"inverts {b}, back onto" in head and "input coords" in head and users(body) == ["up"]
+    head, body = block("pool", "SparseRulebook")
+    assert users(body) == ["pool"] and body[-1] == "-> shared by 1 layer(s)"  # Densify reads sites only
+    assert f"densify /Densify over the sites of {rulebook('pool', 'SparseRulebook')}" in text
