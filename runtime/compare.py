@@ -226,10 +226,15 @@ def check(
     tolerance: float | Mapping[str, float],
 ) -> list[CheckRow]:
     """Run ``frames`` through every runner; compare each runner after the first with the first."""
+    from polygraphy.exception import PolygraphyException
+
     frames = [OrderedDict(f) for f in frames]
-    with G_LOGGER.verbosity(G_LOGGER.CRITICAL):
-        results = Comparator.run(list(runners), data_loader=frames)
-        results = Comparator.postprocess(results, canonical_order(spec))
+    try:
+        with G_LOGGER.verbosity(G_LOGGER.CRITICAL):
+            results = Comparator.run(list(runners), data_loader=frames)
+            results = Comparator.postprocess(results, canonical_order(spec))
+    except PolygraphyException as e:  # polygraphy's own failures carry its message; make them ours
+        raise RuntimeError(f"running the comparison failed: {e}") from e
     first_name, first = results[0]
     rows: list[CheckRow] = []
     for name, iterations in list(results)[1:]:

@@ -341,7 +341,8 @@ class EngineSession:
         self.stream.synchronize()
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph, stream=self.stream):
+            # thread_local: CUDA work other threads of the process do meanwhile does not break the capture.
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 ok = self.context.execute_async_v3(self.stream.cuda_stream)
         except RuntimeError as e:
             raise CudaGraphError(

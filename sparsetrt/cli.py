@@ -41,8 +41,9 @@ def _note(text: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- recipes
 def load_recipe(target: str, checkpoint: str | None = None) -> Any:
-    """Import ``module:function``, call it with no arguments, check it returned an ExportRecipe, and load
-    ``checkpoint`` (a state_dict, or a dict holding one under "state_dict" or "model") into its model."""
+    """Import ``module:function`` (or ``file.py:function``), call it with no arguments, check it returned an
+    ExportRecipe, and load ``checkpoint`` (a state_dict, or a dict holding one under "state_dict", "model" or
+    OpenPCDet's "model_state") into its model, strictly."""
     from sparsetrt.exporter.recipe import ExportRecipe
 
     module_name, sep, function_name = target.rpartition(":")
@@ -61,6 +62,8 @@ def load_recipe(target: str, checkpoint: str | None = None) -> Any:
             f"{target}() returned {type(recipe).__name__}; a model factory returns sparsetrt.exporter.ExportRecipe("
             "model, args, input_names, output_names)"
         )
+    if not isinstance(recipe.args, tuple):  # export() takes one bare tensor as (tensor,); so do we
+        recipe.args = (recipe.args,)
     tensors = sum(1 for a in recipe.args if hasattr(a, "shape") and hasattr(a, "dtype"))
     if len(recipe.input_names) != tensors:
         raise CLIError(
@@ -111,7 +114,7 @@ def _load_checkpoint(model: Any, path: str) -> None:
         ) from e
     state = data
     if isinstance(data, dict):
-        for key in ("state_dict", "model"):
+        for key in ("state_dict", "model", "model_state"):  # the last is OpenPCDet's
             if isinstance(data.get(key), dict):
                 state = data[key]
                 break

@@ -195,7 +195,8 @@ def test_factory_errors(factory: str, message: str, capsys, tmp_path: Path) -> N
 def test_checkpoint_formats_and_errors(tmp_path: Path) -> None:
     state = zoo_recipe().model.state_dict()
     state = {k: torch.full_like(v, 0.25) if v.is_floating_point() else v for k, v in state.items()}
-    for i, payload in enumerate((state, {"state_dict": state}, {"model": state, "optimizer": {}})):
+    payloads = (state, {"state_dict": state}, {"model": state, "optimizer": {}}, {"model_state": state, "it": 9})
+    for i, payload in enumerate(payloads):
         torch.save(payload, tmp_path / f"c{i}.pth")
         model = load_recipe("test_cli:zoo_recipe", str(tmp_path / f"c{i}.pth")).model
         assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
