@@ -336,6 +336,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = [r for r in rows if not r.passed]
     if failed:
         _out(f"\n{len(failed)} of {len(rows)} comparisons exceed the tolerance ({tolerance:g} of each output's scale)")
+        if recipe is not None and args.checkpoint is None:
+            _out(
+                "(without --checkpoint, PyTorch runs the weights the factory builds: if it initializes them "
+                "randomly, they are not the exported file's; pass the checkpoint you exported with)"
+            )
         return EXIT_MISMATCH
     _out(f"\nall {len(rows)} comparisons within {tolerance:g} of each output's scale")
     return EXIT_OK

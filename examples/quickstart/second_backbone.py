@@ -78,7 +78,10 @@ def lidar_frame(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def export_recipe() -> ExportRecipe:
     """The factory `sparsetrt export` calls: the model and one frame to trace it on."""
     features, coords = lidar_frame(0)
-    return ExportRecipe(SecondBackbone().eval(), (features, coords), ["voxel_features", "voxel_coords"], ["bev"])
+    with torch.random.fork_rng():  # the same initial weights on every call, without touching the caller's RNG
+        torch.manual_seed(0)
+        model = SecondBackbone().eval()
+    return ExportRecipe(model, (features, coords), ["voxel_features", "voxel_coords"], ["bev"])
 
 
 def stand_in_checkpoint(seed: int = 0) -> dict:
