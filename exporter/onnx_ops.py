@@ -7,6 +7,9 @@ Outside an export the layers call the backend directly; these Functions have no 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch.autograd import Function
 
@@ -19,6 +22,19 @@ ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
 
 # Options of the export in progress (set by export(), read while tracing).
 export_options = {"max_sites": 0}
+
+
+@contextlib.contextmanager
+def _untraced() -> Iterator[None]:
+    """Pause the tracer while a Function's forward runs the backend: the exporter emits our node from
+    ``symbolic`` and throws away whatever the tracer recorded inside, and recording the backend's many
+    small ops dominated export time (VoxelNeXt: 4.1 s of 6.6 s)."""
+    state = torch._C._get_tracing_state()
+    torch._C._set_tracing_state(None)
+    try:
+        yield
+    finally:
+        torch._C._set_tracing_state(state)
 
 
 def is_exporting() -> bool:
@@ -42,7 +58,8 @@ def _typed(value, dtype: torch.dtype, sizes: list):
 class _SubmRulebook(Function):
     @staticmethod
     def forward(ctx, indices, spatial_shape, batch_size, geometry):
-        return build_rulebook(indices, spatial_shape, batch_size, geometry).neighbors
+        with _untraced():
+            return build_rulebook(indices, spatial_shape, batch_size, geometry).neighbors
 
     @staticmethod
     def symbolic(g, indices, spatial_shape, batch_size, geometry):
@@ -58,10 +75,11 @@ class _SubmRulebook(Function):
 class _SparseRulebook(Function):
     @staticmethod
     def forward(ctx, indices, spatial_shape, batch_size, geometry, max_out):
-        rb = build_rulebook(indices, spatial_shape, batch_size, geometry)
-        if max_out and rb.num_out > max_out:
-            raise ValueError(f"sparse conv creates {rb.num_out} sites, more than its bound max_out={max_out}")
-        return rb.out_indices, rb.neighbors, torch.tensor(rb.num_out, dtype=torch.int32)
+        with _untraced():
+            rb = build_rulebook(indices, spatial_shape, batch_size, geometry)
+            if max_out and rb.num_out > max_out:
+                raise ValueError(f"sparse conv creates {rb.num_out} sites, more than its bound max_out={max_out}")
+            return rb.out_indices, rb.neighbors, torch.tensor(rb.num_out, dtype=torch.int32)
 
     @staticmethod
     def symbolic(g, indices, spatial_shape, batch_size, geometry, max_out):
@@ -87,7 +105,8 @@ class _SparseRulebook(Function):
 class _InverseRulebook(Function):
     @staticmethod
     def forward(ctx, neighbors, indices):
-        return invert_map(neighbors, indices.shape[0])
+        with _untraced():
+            return invert_map(neighbors, indices.shape[0])
 
     @staticmethod
     def symbolic(g, neighbors, indices):
@@ -97,8 +116,10 @@ class _InverseRulebook(Function):
 class _SparseConv(Function):
     @staticmethod
     def forward(ctx, features, neighbors, weight, bias, activation, alpha):
-        out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], backend_ops.map_pairs(neighbors))
-        return apply_activation(out, activation, alpha)
+        with _untraced():
+            pairs = backend_ops.map_pairs(neighbors)
+            out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], pairs)
+            return apply_activation(out, activation, alpha)
 
     @staticmethod
     def symbolic(g, features, neighbors, weight, bias, activation, alpha):
@@ -111,8 +132,9 @@ class _SparseConv(Function):
 class _SparseMaxPool(Function):
     @staticmethod
     def forward(ctx, features, neighbors):
-        pairs = backend_ops.map_pairs(neighbors)
-        return backend_ops.max_pool_over_map(features, neighbors.shape[0], neighbors.shape[1], pairs)
+        with _untraced():
+            pairs = backend_ops.map_pairs(neighbors)
+            return backend_ops.max_pool_over_map(features, neighbors.shape[0], neighbors.shape[1], pairs)
 
     @staticmethod
     def symbolic(g, features, neighbors):
@@ -122,7 +144,8 @@ class _SparseMaxPool(Function):
 class _Densify(Function):
     @staticmethod
     def forward(ctx, features, indices, spatial_shape, batch_size):
-        return backend_ops.densify(features, indices, spatial_shape, batch_size)
+        with _untraced():
+            return backend_ops.densify(features, indices, spatial_shape, batch_size)
 
     @staticmethod
     def symbolic(g, features, indices, spatial_shape, batch_size):
