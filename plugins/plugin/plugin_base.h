@@ -95,6 +95,23 @@ inline bool isLinear(const nvinfer1::PluginTensorDesc& d) { return d.format == n
 // The constant value of a dimension expression, or -1 when it is not a build-time constant.
 int64_t constantOr(const nvinfer1::IDimensionExpr* e);
 
+// The IPluginV3 methods each op implements itself, declared once for all six op classes.
+#define SPARSETRT_OP_PLUGIN_METHODS                                                                                \
+  int32_t getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs, const nvinfer1::DataType* input_types, \
+                             int32_t nb_inputs) const noexcept override;                                           \
+  int32_t getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs,                                    \
+                          const nvinfer1::DimsExprs* shape_inputs, int32_t nb_shape_inputs,                        \
+                          nvinfer1::DimsExprs* outputs, int32_t nb_outputs,                                        \
+                          nvinfer1::IExprBuilder& builder) noexcept override;                                      \
+  bool supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out, int32_t nb_inputs,  \
+                                 int32_t nb_outputs) noexcept override;                                            \
+  size_t getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc* inputs, int32_t nb_inputs,                      \
+                          const nvinfer1::DynamicPluginTensorDesc* outputs, int32_t nb_outputs)                    \
+      const noexcept override;                                                                                     \
+  int32_t enqueue(const nvinfer1::PluginTensorDesc* input_desc, const nvinfer1::PluginTensorDesc* output_desc,     \
+                  const void* const* inputs, void* const* outputs, void* workspace,                                \
+                  cudaStream_t stream) noexcept override;
+
 // --------------------------------------------------------------------------------------------- base
 template <typename Derived>
 class PluginBase : public nvinfer1::IPluginV3,
@@ -178,6 +195,11 @@ struct NoAttrs {
   bool operator==(const NoAttrs&) const { return true; }
 };
 inline std::vector<FieldValue> toFields(const NoAttrs&) { return {}; }
+// It still refuses any field it is given (schema drift shows up at build time).
+inline NoAttrs parseNoAttrs(const char* op, const std::string& node, const std::vector<FieldView>& fields) {
+  parseNoAttributes(op, node, fields.data(), static_cast<int32_t>(fields.size()));
+  return {};
+}
 
 // ------------------------------------------------------------------------------------------ creator
 // One creator per op: declares the schema's fields (op_fields.h) and parses them with the host logic,

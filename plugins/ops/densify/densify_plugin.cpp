@@ -20,9 +20,7 @@ void DensifyPlugin::checkInputs(const std::vector<Dims>& inputs) const {
 
 int32_t DensifyPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
                                           const nvinfer1::DataType* input_types, int32_t nb_inputs) const noexcept {
-  if (nb_outputs != kNbOutputs || nb_inputs < 1) return 1;
-  types[0] = input_types[0];  // follows the features
-  return 0;
+  return featureOutputType(types, nb_outputs, input_types, nb_inputs);
 }
 
 // features [N, C] give [batch_size, C, *spatial_shape]: static but for C, whatever N is.
@@ -45,10 +43,7 @@ int32_t DensifyPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_
 
 bool DensifyPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out, int32_t,
                                               int32_t) noexcept {
-  const nvinfer1::PluginTensorDesc& d = in_out[pos].desc;
-  if (pos == 1) return isInt32Linear(d);
-  if (pos == 0) return isFeatureType(d.type) && isLinear(d);
-  return d.type == in_out[0].desc.type && isLinear(d);
+  return followsFeatures(pos, in_out);  // the output follows the features
 }
 
 size_t DensifyPlugin::getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc*, int32_t,
@@ -65,7 +60,7 @@ int32_t DensifyPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc, con
         kernels::densify(toKernelType(input_desc[0].type), inputs[0], static_cast<const int32_t*>(inputs[1]), n, c,
                          static_cast<int32_t>(attrs_.spatial_shape.size()), attrs_.spatial_shape.data(),
                          attrs_.batch_size, outputs[0], workspace, kernels::densifyWorkspaceSize(), stream);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
   });
 }
 

@@ -7,8 +7,7 @@ namespace sparsetrt {
 namespace plugin {
 
 NoAttrs InverseRulebookPlugin::parse(const std::string& node, const std::vector<FieldView>& fields) {
-  parseNoAttributes(kName, node, fields.data(), static_cast<int32_t>(fields.size()));
-  return {};
+  return parseNoAttrs(kName, node, fields);
 }
 
 InverseRulebookPlugin::InverseRulebookPlugin(std::string node, NoAttrs attrs)
@@ -21,9 +20,7 @@ void InverseRulebookPlugin::checkInputs(const std::vector<Dims>& inputs) const {
 
 int32_t InverseRulebookPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
                                                   const nvinfer1::DataType*, int32_t) const noexcept {
-  if (nb_outputs != kNbOutputs) return 1;
-  types[0] = nvinfer1::DataType::kINT32;
-  return 0;
+  return int32Outputs(types, nb_outputs, kNbOutputs);
 }
 
 // neighbors [K, M] of the strided conv and its input sites [N, 1 + D] give the inverse map [K, N].
@@ -58,7 +55,7 @@ int32_t InverseRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_d
     const cudaError_t err =
         kernels::inverseRulebook(static_cast<const int32_t*>(inputs[0]), k, m, n, static_cast<int32_t*>(outputs[0]),
                                  workspace, kernels::inverseRulebookWorkspaceSize(), stream);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
   });
 }
 

@@ -23,9 +23,7 @@ void SparseConvPlugin::checkInputs(const std::vector<Dims>& inputs) {
 
 int32_t SparseConvPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
                                              const nvinfer1::DataType* input_types, int32_t nb_inputs) const noexcept {
-  if (nb_outputs != kNbOutputs || nb_inputs < 1) return 1;
-  types[0] = input_types[0];  // follows the features
-  return 0;
+  return featureOutputType(types, nb_outputs, input_types, nb_inputs);
 }
 
 // features [N, C_in], neighbors [K, M], weight [C_out, K, C_in] give [M, C_out].
@@ -44,10 +42,7 @@ int32_t SparseConvPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int
 
 bool SparseConvPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out, int32_t,
                                                  int32_t) noexcept {
-  const nvinfer1::PluginTensorDesc& d = in_out[pos].desc;
-  if (pos == 1) return isInt32Linear(d);
-  if (pos == 0) return isFeatureType(d.type) && isLinear(d);
-  return d.type == in_out[0].desc.type && isLinear(d);  // weight, bias and output follow the features
+  return followsFeatures(pos, in_out);  // the output follows the features
 }
 
 size_t SparseConvPlugin::getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc*, int32_t,
@@ -66,7 +61,7 @@ int32_t SparseConvPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc, 
         toKernelType(input_desc[0].type), inputs[0], n, c_in, static_cast<const int32_t*>(inputs[1]), k, m, inputs[2],
         has_bias_ ? inputs[3] : nullptr, c_out, static_cast<Activation>(attrs_.activation), attrs_.alpha, outputs[0],
         workspace, kernels::sparseConvWorkspaceSize(), stream);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
   });
 }
 

@@ -7,8 +7,7 @@ namespace sparsetrt {
 namespace plugin {
 
 NoAttrs SparseMaxPoolPlugin::parse(const std::string& node, const std::vector<FieldView>& fields) {
-  parseNoAttributes(kName, node, fields.data(), static_cast<int32_t>(fields.size()));
-  return {};
+  return parseNoAttrs(kName, node, fields);
 }
 
 SparseMaxPoolPlugin::SparseMaxPoolPlugin(std::string node, NoAttrs attrs)
@@ -22,9 +21,7 @@ void SparseMaxPoolPlugin::checkInputs(const std::vector<Dims>& inputs) const {
 int32_t SparseMaxPoolPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
                                                 const nvinfer1::DataType* input_types,
                                                 int32_t nb_inputs) const noexcept {
-  if (nb_outputs != kNbOutputs || nb_inputs < 1) return 1;
-  types[0] = input_types[0];  // follows the features
-  return 0;
+  return featureOutputType(types, nb_outputs, input_types, nb_inputs);
 }
 
 // features [N, C] and neighbors [K, M] give [M, C].
@@ -43,10 +40,7 @@ int32_t SparseMaxPoolPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, 
 
 bool SparseMaxPoolPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out,
                                                     int32_t, int32_t) noexcept {
-  const nvinfer1::PluginTensorDesc& d = in_out[pos].desc;
-  if (pos == 1) return isInt32Linear(d);
-  if (pos == 0) return isFeatureType(d.type) && isLinear(d);
-  return d.type == in_out[0].desc.type && isLinear(d);  // the output follows the features
+  return followsFeatures(pos, in_out);  // the output follows the features
 }
 
 size_t SparseMaxPoolPlugin::getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc*, int32_t,
@@ -63,7 +57,7 @@ int32_t SparseMaxPoolPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_des
     const cudaError_t err = kernels::sparseMaxPool(toKernelType(input_desc[0].type), inputs[0], n, c,
                                                    static_cast<const int32_t*>(inputs[1]), k, m, outputs[0], workspace,
                                                    kernels::sparseMaxPoolWorkspaceSize(), stream);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
   });
 }
 

@@ -29,9 +29,7 @@ void SparseRulebookPlugin::checkInputs(const std::vector<Dims>& inputs) const {
 
 int32_t SparseRulebookPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
                                                  const nvinfer1::DataType*, int32_t) const noexcept {
-  if (nb_outputs != kNbOutputs) return 1;
-  for (int32_t i = 0; i < nb_outputs; ++i) types[i] = nvinfer1::DataType::kINT32;  // sites, map, size tensor
-  return 0;
+  return int32Outputs(types, nb_outputs, kNbOutputs);  // sites, map, size tensor
 }
 
 int32_t SparseRulebookPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs,
@@ -91,7 +89,7 @@ int32_t SparseRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_de
                                               static_cast<int32_t*>(outputs[0]), static_cast<int32_t*>(outputs[1]),
                                               static_cast<int32_t*>(outputs[2]), d_overflow, kernel_ws,
                                               kernels::sparseRulebookWorkspaceSize(n, geometry_, bound), stream);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
 
     // More sites than the bound is an error, never a truncation. TensorRT reads num_out back right after
     // this plugin anyway (a data-dependent shape), so checking the flag here costs no extra round trip in
@@ -99,16 +97,16 @@ int32_t SparseRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_de
     // stream with a printed message instead.
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     err = cudaStreamIsCapturing(stream, &capture);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
     if (capture != cudaStreamCaptureStatusNone) {
       err = kernels::trapOnOverflow(d_overflow, bound, stream);
-      if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+      checkCuda(err);
       return;
     }
     int32_t overflow = 0;
     err = cudaMemcpyAsync(&overflow, d_overflow, sizeof(overflow), cudaMemcpyDeviceToHost, stream);
     if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
     if (overflow != 0)
       throw std::runtime_error(
           "the layer created " + std::to_string(overflow) + " output sites from " + std::to_string(n) +

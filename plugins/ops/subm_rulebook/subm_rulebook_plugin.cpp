@@ -20,9 +20,7 @@ void SubmRulebookPlugin::checkInputs(const std::vector<Dims>& inputs) const {
 
 int32_t SubmRulebookPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs, const nvinfer1::DataType*,
                                                int32_t) const noexcept {
-  if (nb_outputs != kNbOutputs) return 1;
-  types[0] = nvinfer1::DataType::kINT32;
-  return 0;
+  return int32Outputs(types, nb_outputs, kNbOutputs);
 }
 
 int32_t SubmRulebookPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs,
@@ -57,7 +55,7 @@ int32_t SubmRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc
     const cudaError_t err =
         kernels::submRulebook(static_cast<const int32_t*>(inputs[0]), n, geometry_, static_cast<int32_t*>(outputs[0]),
                               workspace, kernels::submRulebookWorkspaceSize(n), stream);
-    if (err != cudaSuccess) throw std::runtime_error(std::string("CUDA error: ") + cudaGetErrorString(err));
+    checkCuda(err);
   });
 }
 

@@ -16,18 +16,7 @@ class SubmRulebookPlugin : public PluginBase<SubmRulebookPlugin> {
   const SubmRulebookAttrs& attrs() const { return attrs_; }
   void checkInputs(const std::vector<Dims>& inputs) const;
 
-  int32_t getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs, const nvinfer1::DataType* input_types,
-                             int32_t nb_inputs) const noexcept override;
-  int32_t getOutputShapes(const nvinfer1::DimsExprs* inputs, int32_t nb_inputs, const nvinfer1::DimsExprs* shape_inputs,
-                          int32_t nb_shape_inputs, nvinfer1::DimsExprs* outputs, int32_t nb_outputs,
-                          nvinfer1::IExprBuilder& builder) noexcept override;
-  bool supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* in_out, int32_t nb_inputs,
-                                 int32_t nb_outputs) noexcept override;
-  size_t getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc* inputs, int32_t nb_inputs,
-                          const nvinfer1::DynamicPluginTensorDesc* outputs, int32_t nb_outputs) const noexcept override;
-  int32_t enqueue(const nvinfer1::PluginTensorDesc* input_desc, const nvinfer1::PluginTensorDesc* output_desc,
-                  const void* const* inputs, void* const* outputs, void* workspace,
-                  cudaStream_t stream) noexcept override;
+  SPARSETRT_OP_PLUGIN_METHODS
 
  private:
   SubmRulebookAttrs attrs_;
