@@ -25,33 +25,13 @@
 #include <string>
 #include <vector>
 
+#include "gpu_check.h"
 #include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;
-
-static int failures = 0;
-static int checks = 0;
-#define EXPECT(cond, ...)                                         \
-  do {                                                            \
-    ++checks;                                                     \
-    if (!(cond)) {                                                \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::printf(__VA_ARGS__);                                   \
-      std::printf("\n");                                          \
-      ++failures;                                                 \
-    }                                                             \
-  } while (0)
-#define CUDA_OK(expr)                                                                           \
-  do {                                                                                          \
-    cudaError_t e_ = (expr);                                                                    \
-    if (e_ != cudaSuccess) {                                                                    \
-      std::printf("FAIL %s:%d: %s -> %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                             \
-    }                                                                                           \
-  } while (0)
 
 // Every call goes to a created stream, not the legacy default one: the kernels must honour `stream`.
 static cudaStream_t stream = nullptr;

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "gpu_check.h"
 #include "plugin_test_util.h"
 #include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
@@ -19,23 +20,6 @@
 using namespace nvinfer1;
 using namespace sparsetrt_test;
 namespace K = sparsetrt::kernels;
-
-static int failures = 0;
-#define EXPECT(cond, what)                                                  \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::printf("FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, what); \
-      ++failures;                                                           \
-    }                                                                       \
-  } while (0)
-#define CUDA_OK(expr)                                                                           \
-  do {                                                                                          \
-    cudaError_t e_ = (expr);                                                                    \
-    if (e_ != cudaSuccess) {                                                                    \
-      std::printf("FAIL %s:%d: %s -> %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                             \
-    }                                                                                           \
-  } while (0)
 
 namespace {
 
