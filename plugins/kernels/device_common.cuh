@@ -1,4 +1,6 @@
-// Device helpers shared by the kernel sources: site keys, the open-addressing hash table, launch sizing.
+// Device helpers shared by the kernel sources: site keys, the open-addressing hash table, launch sizing,
+// and the two constructs that the CPU execution backend (cpu_backend/) provides in its own way: kernel
+// launches (detail::launch) and inline PTX (SPT_PTX). Kernel logic has no other backend-specific code.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -6,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "sparsetrt/geometry.h"
 #include "sparsetrt/workspace.h"
@@ -23,8 +26,34 @@ inline unsigned int blocksFor(int64_t work) {
       std::min<int64_t>(std::max<int64_t>((work + kThreads - 1) / kThreads, 1), kMaxBlocks));
 }
 
+// kernel<<<grid, block, shared, stream>>>(args...), then the launch's status. The CPU backend runs the same
+// kernel as fibers instead (cpu_backend/include/sparsetrt_cpu/device.h).
+#if defined(SPARSETRT_CPU_BACKEND)
+using ::sparsetrt::cpu::launch;
+#else
+template <auto Kernel, typename... Args>
+cudaError_t launch(dim3 grid, dim3 block, std::size_t shared, cudaStream_t stream, Args&&... args) {
+  // clang-format off
+  Kernel<<<grid, block, shared, stream>>>(std::forward<Args>(args)...);
+  // clang-format on
+  return cudaGetLastError();
+}
+#endif
+
 #define SPT_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); i += int64_t{blockDim.x} * gridDim.x)
+
+// Inline PTX: SPT_PTX(text, (outputs), (inputs), (clobbers)), operands written SPT_PTX_OUT("r", x),
+// SPT_PTX_INOUT("f", acc), SPT_PTX_IN("r", addr). Under nvcc this is the asm statement; the CPU backend
+// interprets the instruction instead (cpu_backend/src/ptx.cpp).
+#if !defined(SPT_PTX)
+#define SPT_PTX_LIST(...) __VA_ARGS__
+#define SPT_PTX(text, outputs, inputs, clobbers) \
+  asm volatile(text : SPT_PTX_LIST outputs : SPT_PTX_LIST inputs : SPT_PTX_LIST clobbers)
+#define SPT_PTX_OUT(c, x) "=" c(x)
+#define SPT_PTX_INOUT(c, x) "+" c(x)
+#define SPT_PTX_IN(c, x) c(x)
+#endif
 
 constexpr uint64_t kEmptyKey = ~uint64_t{0};  // real keys are < 2^63, so all ones never occurs
 

@@ -39,9 +39,8 @@ cudaError_t launchDensify(const void* x, const int32_t* indices, int64_t n, int6
   if (bytes == 0) return cudaSuccess;  // C = 0: an empty output, possibly a null pointer
   const cudaError_t err = cudaMemsetAsync(out, 0, bytes, stream);
   if (err != cudaSuccess || n * channels == 0) return err;
-  densifyKernel<T><<<detail::blocksFor(n * channels), kThreads, 0, stream>>>(static_cast<const T*>(x), indices, n,
-                                                                             channels, grid, static_cast<T*>(out));
-  return cudaGetLastError();
+  return detail::launch<densifyKernel<T>>(detail::blocksFor(n * channels), kThreads, 0, stream,
+                                          static_cast<const T*>(x), indices, n, channels, grid, static_cast<T*>(out));
 }
 
 }  // namespace

@@ -29,8 +29,8 @@ cudaError_t inverseRulebook(const int32_t* d_neighbors, int64_t kernel_volume, i
   const cudaError_t err = cudaMemsetAsync(d_inverse, 0xFF, kernel_volume * num_in * sizeof(int32_t), stream);  // -1
   if (err != cudaSuccess || num_out == 0) return err;
   const int64_t total = kernel_volume * num_out;
-  invertKernel<<<detail::blocksFor(total), kThreads, 0, stream>>>(d_neighbors, total, num_out, num_in, d_inverse);
-  return cudaGetLastError();
+  return detail::launch<invertKernel>(detail::blocksFor(total), kThreads, 0, stream, d_neighbors, total, num_out,
+                                      num_in, d_inverse);
 }
 
 }  // namespace kernels

@@ -125,10 +125,10 @@ cudaError_t launchCudaCoreConv(const void* x, int64_t c_in, const int32_t* neigh
   const int64_t m_tiles = (m + kTileM - 1) / kTileM, n_tiles = (c_out + kTileN - 1) / kTileN;
   if (m_tiles > INT32_MAX || n_tiles > 65535) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned int>(m_tiles), static_cast<unsigned int>(n_tiles));
-  gatherGemmKernel<T><<<grid, kConvThreads, 0, stream>>>(
-      static_cast<const T*>(x), neighbors, static_cast<const T*>(w), static_cast<const T*>(bias), static_cast<T*>(out),
-      m, kvol, static_cast<int32_t>(c_in), static_cast<int32_t>(c_out), act, alpha);
-  return cudaGetLastError();
+  return detail::launch<gatherGemmKernel<T>>(grid, kConvThreads, 0, stream, static_cast<const T*>(x), neighbors,
+                                             static_cast<const T*>(w), static_cast<const T*>(bias),
+                                             static_cast<T*>(out), m, kvol, static_cast<int32_t>(c_in),
+                                             static_cast<int32_t>(c_out), act, alpha);
 }
 
 // ------------------------------------------------------------------------------- tensor cores (fp16)
@@ -248,30 +248,33 @@ __global__ void __launch_bounds__(kMmaThreads)
       for (int i = 0; i < MI; ++i) {
         // Matrices: rows 0-7 / 8-15 (lane & 15), channels ks / ks + 8 (lane >> 4): a0..a3 of the fragment.
         const __half* p = a_s + (wm0 + i * 16 + (lane & 15)) * kPitch + ks + (lane >> 4) * 8;
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(af[i][0]), "=r"(af[i][1]), "=r"(af[i][2]), "=r"(af[i][3])
-                     : "r"(sharedAddress(p))
-                     : "memory");
+        SPT_PTX("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n",
+                (SPT_PTX_OUT("r", af[i][0]), SPT_PTX_OUT("r", af[i][1]), SPT_PTX_OUT("r", af[i][2]),
+                 SPT_PTX_OUT("r", af[i][3])),
+                (SPT_PTX_IN("r", sharedAddress(p))), ("memory"));
       }
 #pragma unroll
       for (int j = 0; j < NJ; j += 2) {
         // Matrices: n tile j / j + 1 (lane >> 4), channels ks / ks + 8 ((lane >> 3) & 1): b0, b1 of two tiles.
         // Rows of b_smem are output channels with input channels contiguous, i.e. B in the "col" layout.
         const __half* p = b_s + (wn0 + (j + (lane >> 4)) * 8 + (lane & 7)) * kPitch + ks + ((lane >> 3) & 1) * 8;
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(bf[j][0]), "=r"(bf[j][1]), "=r"(bf[j + 1][0]), "=r"(bf[j + 1][1])
-                     : "r"(sharedAddress(p))
-                     : "memory");
+        SPT_PTX("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n",
+                (SPT_PTX_OUT("r", bf[j][0]), SPT_PTX_OUT("r", bf[j][1]), SPT_PTX_OUT("r", bf[j + 1][0]),
+                 SPT_PTX_OUT("r", bf[j + 1][1])),
+                (SPT_PTX_IN("r", sharedAddress(p))), ("memory"));
       }
 #pragma unroll
       for (int i = 0; i < MI; ++i)
 #pragma unroll
         for (int j = 0; j < NJ; ++j)
-          asm volatile(
+          SPT_PTX(
               "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-              "{%0, %1, %2, %3};\n"
-              : "+f"(acc[i][j][0]), "+f"(acc[i][j][1]), "+f"(acc[i][j][2]), "+f"(acc[i][j][3])
-              : "r"(af[i][0]), "r"(af[i][1]), "r"(af[i][2]), "r"(af[i][3]), "r"(bf[j][0]), "r"(bf[j][1]));
+              "{%0, %1, %2, %3};\n",
+              (SPT_PTX_INOUT("f", acc[i][j][0]), SPT_PTX_INOUT("f", acc[i][j][1]), SPT_PTX_INOUT("f", acc[i][j][2]),
+               SPT_PTX_INOUT("f", acc[i][j][3])),
+              (SPT_PTX_IN("r", af[i][0]), SPT_PTX_IN("r", af[i][1]), SPT_PTX_IN("r", af[i][2]),
+               SPT_PTX_IN("r", af[i][3]), SPT_PTX_IN("r", bf[j][0]), SPT_PTX_IN("r", bf[j][1])),
+              ());
     }
   };
 
@@ -372,12 +375,10 @@ cudaError_t launchMmaConv(const void* x, int64_t c_in, const int32_t* neighbors,
   auto* oh = static_cast<__half*>(out);
   const auto ci = static_cast<int32_t>(c_in), co = static_cast<int32_t>(c_out);
   if (vec)
-    mmaConvKernel<MI, NJ, WM, WN, true>
-        <<<grid, kMmaThreads, 0, stream>>>(xh, neighbors, wh, bh, oh, m, kvol, ci, co, act, alpha);
-  else
-    mmaConvKernel<MI, NJ, WM, WN, false>
-        <<<grid, kMmaThreads, 0, stream>>>(xh, neighbors, wh, bh, oh, m, kvol, ci, co, act, alpha);
-  return cudaGetLastError();
+    return detail::launch<mmaConvKernel<MI, NJ, WM, WN, true>>(grid, kMmaThreads, 0, stream, xh, neighbors, wh, bh, oh,
+                                                               m, kvol, ci, co, act, alpha);
+  return detail::launch<mmaConvKernel<MI, NJ, WM, WN, false>>(grid, kMmaThreads, 0, stream, xh, neighbors, wh, bh, oh,
+                                                              m, kvol, ci, co, act, alpha);
 }
 
 cudaError_t launchTensorCoreConv(const void* x, int64_t c_in, const int32_t* neighbors, int64_t kvol, int64_t m,

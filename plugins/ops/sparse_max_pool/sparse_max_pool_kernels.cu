@@ -32,9 +32,8 @@ __global__ void maxPoolKernel(const T* __restrict__ x, const int32_t* __restrict
 template <typename T>
 cudaError_t launchMaxPool(const void* x, const int32_t* nb, int64_t kvol, int64_t m, int64_t channels, void* out,
                           cudaStream_t stream) {
-  maxPoolKernel<T><<<detail::blocksFor(m * channels), kThreads, 0, stream>>>(static_cast<const T*>(x), nb, kvol, m,
-                                                                             channels, static_cast<T*>(out));
-  return cudaGetLastError();
+  return detail::launch<maxPoolKernel<T>>(detail::blocksFor(m * channels), kThreads, 0, stream,
+                                          static_cast<const T*>(x), nb, kvol, m, channels, static_cast<T*>(out));
 }
 
 }  // namespace

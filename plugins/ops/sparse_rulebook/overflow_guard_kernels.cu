@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "device_common.cuh"
 #include "overflow_guard.h"
 
 namespace sparsetrt {
@@ -19,8 +20,7 @@ __global__ void trapOnOverflowKernel(const int32_t* overflow, int64_t bound) {
 }  // namespace
 
 cudaError_t trapOnOverflow(const int32_t* d_overflow, int64_t bound, cudaStream_t stream) {
-  trapOnOverflowKernel<<<1, 1, 0, stream>>>(d_overflow, bound);
-  return cudaGetLastError();
+  return detail::launch<trapOnOverflowKernel>(1, 1, 0, stream, d_overflow, bound);
 }
 
 }  // namespace kernels

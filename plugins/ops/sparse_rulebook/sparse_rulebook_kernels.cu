@@ -166,14 +166,12 @@ cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const Ruleb
     return cudaErrorInvalidValue;
   if (g.pointwise || num_in == 0) {
     // Pointwise: every site maps to itself, in input row order (as the CPU reference keeps it).
-    directCountKernel<<<1, 1, 0, stream>>>(num_in, out_capacity, d_num_out, d_overflow);
-    if (num_in > 0 && num_in <= out_capacity) {
-      const cudaError_t err = cudaMemcpyAsync(d_out_indices, d_indices, num_in * (1 + g.ndim) * sizeof(int32_t),
-                                              cudaMemcpyDeviceToDevice, stream);
-      if (err != cudaSuccess) return err;
-      detail::iotaKernel<<<detail::blocksFor(num_in), kThreads, 0, stream>>>(d_neighbors, num_in);
-    }
-    return cudaGetLastError();
+    cudaError_t err = detail::launch<directCountKernel>(1, 1, 0, stream, num_in, out_capacity, d_num_out, d_overflow);
+    if (err != cudaSuccess || num_in == 0 || num_in > out_capacity) return err;
+    err = cudaMemcpyAsync(d_out_indices, d_indices, num_in * (1 + g.ndim) * sizeof(int32_t), cudaMemcpyDeviceToDevice,
+                          stream);
+    if (err != cudaSuccess) return err;
+    return detail::launch<detail::iotaKernel>(detail::blocksFor(num_in), kThreads, 0, stream, d_neighbors, num_in);
   }
   const SparseRulebookWorkspace ws = sparseRulebookWorkspace(num_in, g, out_capacity);
   if (ws.keys > INT32_MAX) return cudaErrorInvalidValue;  // CUB's item count (int) and int32 row numbers
@@ -200,19 +198,25 @@ cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const Ruleb
   if (err == cudaSuccess) err = cudaMemsetAsync(counters, 0, 2 * sizeof(unsigned long long), stream);
   if (err != cudaSuccess) return err;
   const unsigned int pair_blocks = detail::blocksFor(num_in * g.kernel_volume);
-  insertOutputsKernel<<<pair_blocks, kThreads, 0, stream>>>(d_indices, num_in, g, table, unique, counters, ws.keys);
-  finalizeCountKernel<<<1, 1, 0, stream>>>(counters, out_capacity, d_num_out, d_overflow);
+  err = detail::launch<insertOutputsKernel>(pair_blocks, kThreads, 0, stream, d_indices, num_in, g, table, unique,
+                                            counters, ws.keys);
+  if (err == cudaSuccess)
+    err = detail::launch<finalizeCountKernel>(1, 1, 0, stream, counters, out_capacity, d_num_out, d_overflow);
+  if (err != cudaSuccess) return err;
   std::size_t temp_bytes = ws.sort_temp_bytes;
   err = cub::DeviceRadixSort::SortKeys(sort_temp, temp_bytes, buffers, keys, 0, ws.sort_bits, stream);
   if (err != cudaSuccess) return err;
   sorted = buffers.Current();
   // M <= min(keys, out_capacity): size the grids for that; the kernels read M on the device.
   const int64_t max_rows = std::min<int64_t>(ws.keys, out_capacity);
-  assignRowsKernel<<<detail::blocksFor(max_rows), kThreads, 0, stream>>>(sorted, d_num_out, g, table, d_out_indices);
-  fillMinusOneKernel<<<detail::blocksFor(g.kernel_volume * max_rows), kThreads, 0, stream>>>(d_neighbors, d_num_out,
-                                                                                             g.kernel_volume);
-  scatterNeighborsKernel<<<pair_blocks, kThreads, 0, stream>>>(d_indices, num_in, g, table, d_num_out, d_neighbors);
-  return cudaGetLastError();
+  err = detail::launch<assignRowsKernel>(detail::blocksFor(max_rows), kThreads, 0, stream, sorted, d_num_out, g, table,
+                                         d_out_indices);
+  if (err == cudaSuccess)
+    err = detail::launch<fillMinusOneKernel>(detail::blocksFor(g.kernel_volume * max_rows), kThreads, 0, stream,
+                                             d_neighbors, d_num_out, g.kernel_volume);
+  if (err != cudaSuccess) return err;
+  return detail::launch<scatterNeighborsKernel>(pair_blocks, kThreads, 0, stream, d_indices, num_in, g, table,
+                                                d_num_out, d_neighbors);
 }
 
 }  // namespace kernels

@@ -61,8 +61,7 @@ cudaError_t submRulebook(const int32_t* d_indices, int64_t num_in, const Ruleboo
     return cudaErrorInvalidValue;
   if (num_in == 0) return cudaSuccess;
   if (g.pointwise) {
-    detail::iotaKernel<<<detail::blocksFor(num_in), kThreads, 0, stream>>>(d_neighbors, num_in);
-    return cudaGetLastError();
+    return detail::launch<detail::iotaKernel>(detail::blocksFor(num_in), kThreads, 0, stream, d_neighbors, num_in);
   }
   const SubmRulebookWorkspace ws = submRulebookWorkspace(num_in);
   if (d_workspace == nullptr || workspace_size < ws.bytes) return cudaErrorInvalidValue;
@@ -71,10 +70,10 @@ cudaError_t submRulebook(const int32_t* d_indices, int64_t num_in, const Ruleboo
   if (err == cudaSuccess)  // 0x7F7F7F7F: above every row index, the start of atomicMin
     err = cudaMemsetAsync(table.values, 0x7F, ws.table.capacity * sizeof(int32_t), stream);
   if (err != cudaSuccess) return err;
-  insertSitesKernel<<<detail::blocksFor(num_in), kThreads, 0, stream>>>(d_indices, num_in, g, table);
-  submLookupKernel<<<detail::blocksFor(num_in * g.kernel_volume), kThreads, 0, stream>>>(d_indices, num_in, g, table,
-                                                                                         d_neighbors);
-  return cudaGetLastError();
+  err = detail::launch<insertSitesKernel>(detail::blocksFor(num_in), kThreads, 0, stream, d_indices, num_in, g, table);
+  if (err != cudaSuccess) return err;
+  return detail::launch<submLookupKernel>(detail::blocksFor(num_in * g.kernel_volume), kThreads, 0, stream, d_indices,
+                                          num_in, g, table, d_neighbors);
 }
 
 }  // namespace kernels
