@@ -2,6 +2,8 @@
 
 - ``ReferenceSession``: executes an exported ONNX file on a CPU (standard ops in onnxruntime, ours on the
   reference backend), like an onnxruntime ``InferenceSession``.
+- ``KernelSession``: the same, with ours run by the plugins' kernel library (on a GPU, or on the CPU
+  execution backend): whole networks through the kernels without TensorRT.
 - ``build_engine``: a TensorRT or TensorRT-RTX engine from an exported file (TensorRT-RTX builds without a
   GPU), with the plugin library, a voxel-count profile, fp16, a workspace limit and a timing cache.
 - ``EngineSession``: runs an engine on a GPU with numpy or torch inputs (data-dependent outputs through an
@@ -12,6 +14,7 @@
 
 from .build import DEFAULT_VOXELS, BuildResult, EngineBuildError, build_engine, metadata_path
 from .engine import BenchResult, CudaGraphError, EngineRunError, EngineSession, NoGPUError
+from .kernel_session import KernelError, KernelLibrary, KernelSession, find_kernel_library
 from .plugins import PluginLibraryError, load_plugin_libraries
 from .reference import ReferenceSession
 from .spec import InputError, ModelSpec, TensorSpec, validate_inputs
@@ -27,6 +30,9 @@ __all__ = [
     "EngineRunError",
     "EngineSession",
     "InputError",
+    "KernelError",
+    "KernelLibrary",
+    "KernelSession",
     "ModelSpec",
     "NoGPUError",
     "PluginLibraryError",
@@ -35,6 +41,7 @@ __all__ = [
     "TensorRTNotFoundError",
     "TensorSpec",
     "build_engine",
+    "find_kernel_library",
     "load_plugin_libraries",
     "load_tensorrt",
     "load_tensors",

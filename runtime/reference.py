@@ -100,12 +100,13 @@ class ReferenceSession:
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[np.ndarray]:
         values: dict[str, np.ndarray] = dict(self._initializers)
         values.update(self._check_feed(input_feed))
-        pairs_cache: dict[str, kernels.Pairs] = {}
+        state = self._new_run_state()
         for step in self._steps:
             if isinstance(step, _Segment):
                 self._run_segment(step, values)
             else:
-                self._run_custom(step, values, pairs_cache)
+                self._run_custom(step, values, state)
+        self._finish_run(state)
         names = self._outputs if output_names is None else output_names
         missing = [n for n in names if n not in values]
         if missing:
@@ -165,6 +166,14 @@ class ReferenceSession:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         return ort.InferenceSession(sub.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    # What sparsetrt ops keep across one run (here: per-offset pair lists, shared by the layers reading one
+    # rulebook); KernelSession keeps device copies instead.
+    def _new_run_state(self) -> Any:
+        return {}
+
+    def _finish_run(self, state: Any) -> None:
+        pass
 
     def _run_custom(
         self, node: onnx.NodeProto, values: dict[str, np.ndarray], pairs_cache: dict[str, kernels.Pairs]

@@ -9,6 +9,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from zoo.run import spconv_forward  # the one spconv runner, with its CPU quirks handled
@@ -225,3 +226,29 @@ def assert_same_sparse(ours_idx, ours_feat, ref_idx, ref_feat, rtol=1e-5, atol=1
     torch.testing.assert_close(
         torch.stack([a[k] for k in keys]), torch.stack([b[k] for k in keys]), rtol=rtol, atol=atol
     )
+
+
+def assert_outputs_close(
+    ref: list[torch.Tensor], got: list[np.ndarray], rtol: float, atol_of_scale: float, min_scale: float = 1.0
+) -> None:
+    """Each output within ``atol_of_scale x max(max |ref|, min_scale) + rtol x |ref|``, element-wise.
+
+    A floating output followed by an int32 one is a sparse tensor (features, coordinates): compared site by
+    site, whatever the row order.
+    """
+    assert len(ref) == len(got)
+    i = 0
+    while i < len(ref):
+        r = ref[i]
+        sparse_pair = i + 1 < len(ref) and not ref[i + 1].is_floating_point()
+        scale = max(float(r.float().abs().max()) if r.numel() else 0.0, min_scale)
+        atol = atol_of_scale * scale
+        if sparse_pair:
+            assert got[i + 1].dtype == np.int32, got[i + 1].dtype
+            idx = torch.from_numpy(got[i + 1])
+            assert_same_sparse(idx, torch.from_numpy(got[i]).float(), ref[i + 1], r.float(), rtol=rtol, atol=atol)
+            i += 2
+        else:
+            assert tuple(got[i].shape) == tuple(r.shape)
+            torch.testing.assert_close(torch.from_numpy(got[i]).float(), r.float(), rtol=rtol, atol=atol)
+            i += 1

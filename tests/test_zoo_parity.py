@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from oracles import assert_same_sparse
+from oracles import assert_outputs_close
 from zoo import ZOO
 from zoo.run import spconv_forward
 
@@ -42,28 +42,6 @@ FP16_ATOL_OF_SCALE = 1e-2  # fp16 file vs spconv fp32: max |error| <= 1e-2 x max
 
 def _outputs(value) -> list[torch.Tensor]:
     return list(value) if isinstance(value, tuple | list) else [value]
-
-
-def _assert_parity(
-    ref: list[torch.Tensor], got: list[np.ndarray], rtol: float, atol_of_scale: float, min_scale: float = 1.0
-) -> None:
-    """Each output within ``atol_of_scale x max(max |ref|, min_scale) + rtol x |ref|``, element-wise."""
-    assert len(ref) == len(got)
-    i = 0
-    while i < len(ref):
-        r = ref[i]
-        sparse_pair = i + 1 < len(ref) and not ref[i + 1].is_floating_point()
-        scale = max(float(r.float().abs().max()) if r.numel() else 0.0, min_scale)
-        atol = atol_of_scale * scale
-        if sparse_pair:
-            assert got[i + 1].dtype == np.int32, got[i + 1].dtype
-            idx = torch.from_numpy(got[i + 1])
-            assert_same_sparse(idx, torch.from_numpy(got[i]).float(), ref[i + 1], r.float(), rtol=rtol, atol=atol)
-            i += 2
-        else:
-            assert tuple(got[i].shape) == tuple(r.shape)
-            torch.testing.assert_close(torch.from_numpy(got[i]).float(), r.float(), rtol=rtol, atol=atol)
-            i += 1
 
 
 def _export(entry, batch_size: int, num_voxels: int, seed: int, **kwargs) -> tuple[torch.nn.Module, bytes]:
@@ -84,7 +62,7 @@ def test_zoo_fp32_parity(gen, name, batch_size):
         features, coords, bs = entry.make_inputs(seed + 1 + k, batch_size, num_voxels)
         ref = _outputs(spconv_forward(model, features, coords, bs))
         got = session.run(None, {INPUTS[0]: features.numpy(), INPUTS[1]: coords.numpy()})
-        _assert_parity(ref, got, FP32_RTOL, FP32_RTOL)
+        assert_outputs_close(ref, got, FP32_RTOL, FP32_RTOL)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])
@@ -100,7 +78,7 @@ def test_zoo_fp16_parity(gen, name, batch_size):
         ref = _outputs(spconv_forward(model, features, coords, bs))
         got = session.run(None, {INPUTS[0]: features.half().numpy(), INPUTS[1]: coords.numpy()})
         assert all(g.dtype == np.float16 for g, r in zip(got, ref, strict=True) if r.is_floating_point())
-        _assert_parity(ref, got, 0.0, FP16_ATOL_OF_SCALE, min_scale=0.0)
+        assert_outputs_close(ref, got, 0.0, FP16_ATOL_OF_SCALE, min_scale=0.0)
 
 
 def test_exported_files_are_valid_and_typed(gen):
