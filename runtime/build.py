@@ -26,6 +26,7 @@ from typing import Any
 import onnx
 
 from sparsetrt.exporter.schema import DOMAIN
+from sparsetrt.exporter.schema.onnx_registration import add_lookup_attributes
 
 from .plugins import load_plugin_libraries
 from .progress import make_progress_monitor
@@ -151,6 +152,9 @@ def build_engine(
 
         # The exporter's fp16 pass (range-checked): the same file `sparsetrt export --fp16` would write.
         proto = optimize(proto, fold_batchnorm=False, fuse_activations=False, fp16=True)
+    # Files exported before nodes carried plugin_namespace / plugin_version: TensorRT 10.3-10.9 find our plugins
+    # only through them (docs/deployment.md), so add them to what the parser sees (the file is left alone).
+    add_lookup_attributes(proto)
     spec = ModelSpec.from_onnx(proto)
     custom = sorted({n.op_type for n in proto.graph.node if n.domain == DOMAIN})
     if custom and not plugins:
