@@ -1,6 +1,7 @@
 """Builds ``plugins/`` once per test session, for every test that needs the kernels or the plugin library.
 
-Configured with ``SPARSETRT_CPU_CI=ON`` (kernels for sm_87 only: CI just proves the code compiles) and, where
+Configured with ``SPARSETRT_CPU_CI=ON`` (kernels for sm_87 only: CI just proves the code compiles; where a GPU
+is present, for that GPU instead: ``native``, so the GPU tests run its code) and, where
 TensorRT headers are found (``TENSORRT_ROOT``, or the standard install locations CMake searches), with the
 TensorRT plugin library ``libsparsetrt_plugins.so`` too.
 """
@@ -42,6 +43,15 @@ def nvcc() -> str | None:
     )
 
 
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU (nvidia-smi lists one)."""
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
+
+
 def build_plugins(build_dir: Path) -> PluginsBuild:
     """Configure and build; raises AssertionError with the log if the code fails to compile."""
     if shutil.which("cmake") is None:
@@ -57,6 +67,8 @@ def build_plugins(build_dir: Path) -> PluginsBuild:
             "-DSPARSETRT_CPU_CI=ON",
             "-DCMAKE_BUILD_TYPE=Release",
             f"-DCMAKE_CUDA_COMPILER={compiler}",
+            # Where a GPU is, the GPU tests run: code for it (sm_87 only would fail every launch elsewhere).
+            *(["-DSPARSETRT_CUDA_ARCHITECTURES=native"] if gpu_present() else []),
         ]
     )  # fmt: skip
     assert configure.returncode == 0, f"cmake configure failed:\n{configure.stdout}\n{configure.stderr}"
