@@ -33,7 +33,12 @@ from .progress import make_progress_monitor
 from .spec import ModelSpec, save_spec
 from .tensorrt_module import is_rtx, load_tensorrt, polygraphy_output, polygraphy_trt
 
-DEFAULT_VOXELS = (1, 20000, 60000)  # min, opt, max voxel counts of the optimization profile
+# min, opt, max voxel counts of the optimization profile, for nuScenes (0.075 m, 10 sweeps) and Waymo (0.1 m)
+# frames: OPT near a 10-sweep nuScenes frame (93k in our synthetic ones, 85k-106k in NVIDIA's logged frames);
+# MAX above every frame we know of (the largest published nuScenes frame: 128k voxels; OpenPCDet's caps: 160k
+# nuScenes, 150k Waymo), up to the 300k a frame may reach. TensorRT sizes its tensors for MAX: measure your own
+# frames with `sparsetrt bounds` and build with what it recommends (runtime/bounds.py says why).
+DEFAULT_VOXELS = (1, 100_000, 300_000)
 
 
 class EngineBuildError(RuntimeError):
@@ -67,7 +72,7 @@ def parse_voxels(text: str) -> tuple[int, int, int]:
     except ValueError:
         values = ()
     if len(values) != 3:
-        raise ValueError(f"--voxels takes MIN:OPT:MAX (three integers, e.g. 1:20000:60000), got {text!r}")
+        raise ValueError(f"--voxels takes MIN:OPT:MAX (three integers, e.g. 1:100000:300000), got {text!r}")
     return check_voxels(values)  # type: ignore[arg-type]
 
 
