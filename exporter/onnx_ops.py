@@ -16,7 +16,7 @@ from torch.autograd import Function
 from .backend import ops as backend_ops
 from .backend.geometry import ConvGeometry, ConvKind
 from .backend.rulebook import Rulebook, build_rulebook, invert_map
-from .schema import DOMAIN, check_attributes
+from .schema import DOMAIN, check_attributes, lookup_attributes
 
 ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
 
@@ -42,9 +42,10 @@ def is_exporting() -> bool:
 
 
 def _node(g, op_name: str, inputs: list, attrs: dict, outputs: int = 1):
-    """Emit a schema-checked node; attribute suffixes follow the value types (_i ints, _f floats)."""
+    """Emit a schema-checked node with its lookup attributes (plugin_namespace, plugin_version: TensorRT 10.3-10.9
+    find our plugins only through them); attribute suffixes follow the value types (_i ints, _f floats, _s strings)."""
     check_attributes(op_name, attrs)
-    kwargs = {}
+    kwargs = {f"{name}_s": value for name, value in lookup_attributes(op_name).items()}
     for name, value in attrs.items():
         kwargs[f"{name}_f" if isinstance(value, float) else f"{name}_i"] = value
     return g.op(f"{DOMAIN}::{op_name}", *inputs, outputs=outputs, **kwargs)

@@ -25,7 +25,10 @@ _ACTIVATION_NAMES = {code: name or "none" for name, code in ACTIVATIONS.items()}
 
 def _attrs(node: onnx.NodeProto) -> str:
     parts = []
+    lookup = {a.name for a in load().lookup_attributes} if node.domain == DOMAIN else set()
     for a in node.attribute:
+        if a.name in lookup:  # the same on every node: plugin lookup, not configuration
+            continue
         value = helper.get_attribute_value(a)
         if isinstance(value, float):
             value = float(f"{value:.7g}")  # float32 attributes, without float64 noise (0.1, not 0.10000000149)
@@ -105,6 +108,13 @@ def summary(model: str | os.PathLike | onnx.ModelProto) -> str:
         return text
 
     lines = [f"graph {graph.name!r}: {len(graph.node)} nodes, {len(custom)} in domain '{DOMAIN}'"]
+    lookup = [a.name for a in load().lookup_attributes]
+    unnamed = [n for n in custom if not set(lookup) <= {a.name for a in n.attribute}]
+    if unnamed:
+        lines.append(
+            f"  warning: {len(unnamed)} sparsetrt node(s) lack {' / '.join(lookup)}; TensorRT 10.3-10.9 (JetPack 6) "
+            "find their plugins only through them: re-export, or build with `sparsetrt build` (which adds them)"
+        )
     for value in graph.input:
         dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
         lines.append(

@@ -26,13 +26,19 @@ from typing import Any
 import onnx
 
 from sparsetrt.exporter.schema import DOMAIN
+from sparsetrt.exporter.schema.onnx_registration import add_lookup_attributes
 
 from .plugins import load_plugin_libraries
 from .progress import make_progress_monitor
 from .spec import ModelSpec, save_spec
 from .tensorrt_module import is_rtx, load_tensorrt, polygraphy_output, polygraphy_trt
 
-DEFAULT_VOXELS = (1, 20000, 60000)  # min, opt, max voxel counts of the optimization profile
+# min, opt, max voxel counts of the optimization profile, for nuScenes (0.075 m, 10 sweeps) and Waymo (0.1 m)
+# frames: OPT near a 10-sweep nuScenes frame (93k in our synthetic ones, 85k-106k in NVIDIA's logged frames);
+# MAX above every frame we know of (the largest published nuScenes frame: 128k voxels; OpenPCDet's caps: 160k
+# nuScenes, 150k Waymo), up to the 300k a frame may reach. TensorRT sizes its tensors for MAX: measure your own
+# frames with `sparsetrt bounds` and build with what it recommends (runtime/bounds.py says why).
+DEFAULT_VOXELS = (1, 100_000, 300_000)
 
 
 class EngineBuildError(RuntimeError):
@@ -66,7 +72,7 @@ def parse_voxels(text: str) -> tuple[int, int, int]:
     except ValueError:
         values = ()
     if len(values) != 3:
-        raise ValueError(f"--voxels takes MIN:OPT:MAX (three integers, e.g. 1:20000:60000), got {text!r}")
+        raise ValueError(f"--voxels takes MIN:OPT:MAX (three integers, e.g. 1:100000:300000), got {text!r}")
     return check_voxels(values)  # type: ignore[arg-type]
 
 
@@ -151,6 +157,9 @@ def build_engine(
 
         # The exporter's fp16 pass (range-checked): the same file `sparsetrt export --fp16` would write.
         proto = optimize(proto, fold_batchnorm=False, fuse_activations=False, fp16=True)
+    # Files exported before nodes carried plugin_namespace / plugin_version: TensorRT 10.3-10.9 find our plugins
+    # only through them (docs/deployment.md), so add them to what the parser sees (the file is left alone).
+    add_lookup_attributes(proto)
     spec = ModelSpec.from_onnx(proto)
     custom = sorted({n.op_type for n in proto.graph.node if n.domain == DOMAIN})
     if custom and not plugins:

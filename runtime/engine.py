@@ -6,8 +6,11 @@
   shapes (the sites a strided sparse conv creates) come back at their true size without a fixed cap.
 - ``cuda_graph=True`` replays the work of a run as a CUDA graph. TensorRT-RTX does this itself (its
   runtime config's whole-graph capture, shape-aware); with full TensorRT we capture one graph per set of
-  input shapes, which only works where no output's shape depends on the data and the engine is
-  capturable; otherwise the run fails with a ``CudaGraphError`` saying why.
+  input shapes. That needs an engine without data-dependent internals: TensorRT reads a data-dependent
+  size (the sites a strided sparse conv creates: every SparseRulebook) back to the host mid-run, which a
+  graph cannot hold. Such engines are refused up front, when the session is made (``CudaGraphError``,
+  naming the layers), from the model's spec (``<engine>.json`` or ``spec=``); without a spec we cannot
+  tell, and refuse too.
 - ``benchmark`` times runs with inputs already on the device (host wall time and CUDA-event GPU time).
 
 polygraphy's ``TrtRunner`` runs engines too, but copies through its own buffers, has no CUDA-graph replay
@@ -32,7 +35,7 @@ import torch
 from .build import metadata_path
 from .plugins import load_plugin_libraries
 from .spec import ModelSpec, TensorSpec, load_spec, validate_inputs
-from .tensorrt_module import is_rtx, load_tensorrt, polygraphy_output, polygraphy_trt
+from .tensorrt_module import is_rtx, load_tensorrt, polygraphy_output, polygraphy_trt, which_tensorrt
 
 
 class NoGPUError(RuntimeError):
@@ -45,6 +48,25 @@ class EngineRunError(RuntimeError):
 
 class CudaGraphError(EngineRunError):
     pass
+
+
+def cuda_graph_refusal(spec: ModelSpec | None) -> str | None:
+    """Why full TensorRT cannot replay an engine of ``spec`` as a CUDA graph, or None when it can."""
+    if spec is None or spec.data_dependent is None:
+        return (
+            "CUDA-graph replay needs to know that the engine has no data-dependent internals, and nothing says so "
+            "(no <engine>.json from `sparsetrt build`, or one written before it recorded them): pass "
+            "spec=ModelSpec.from_onnx('model.onnx'), rebuild with `sparsetrt build`, or run without --cuda-graph"
+        )
+    if spec.data_dependent:
+        shown = ", ".join(spec.data_dependent[:3]) + (", ..." if len(spec.data_dependent) > 3 else "")
+        return (
+            f"CUDA graphs cannot replay this engine: {len(spec.data_dependent)} layer(s) have a data-dependent output "
+            f"size ({shown}; e.g. the sites a strided sparse conv creates), which TensorRT reads back to the host "
+            "in the middle of every run. Run without --cuda-graph, or build and run with TensorRT-RTX, whose runtime "
+            "captures graphs itself"
+        )
+    return None
 
 
 def require_cuda() -> None:
@@ -172,6 +194,9 @@ class EngineSession:
             if spec is None and meta.is_file():
                 spec, self.metadata = load_spec(meta)
         prefer = prefer or self.metadata.get("built_with", {}).get("module")
+        # Refused before any GPU work: full TensorRT cannot capture an engine with data-dependent internals.
+        if cuda_graph and which_tensorrt(prefer) != "tensorrt_rtx" and (reason := cuda_graph_refusal(spec)):
+            raise CudaGraphError(reason)
         require_cuda()
         self.device = torch.device("cuda" if device is None else device)
         if self.device.type != "cuda":
@@ -208,6 +233,8 @@ class EngineSession:
                 self.context = self.engine.create_execution_context(config)
                 self._native_graph = True
             else:
+                if cuda_graph and (reason := cuda_graph_refusal(self.spec)):  # TensorRT-RTX without graphs of its own
+                    raise CudaGraphError(reason)
                 self.context = self.engine.create_execution_context()
             if self.context is None:
                 raise EngineRunError("TensorRT could not create an execution context (its message is above)")
@@ -331,9 +358,6 @@ class EngineSession:
                 "CUDA graph would replay the first run's sizes. Run without --cuda-graph, or output only dense "
                 "tensors (Densify)"
             )
-        capturable = getattr(self.context, "is_stream_capturable", None)
-        if capturable is not None and not capturable(self.stream.cuda_stream):
-            raise CudaGraphError("TensorRT says this engine cannot be captured into a CUDA graph on this stream")
         # One eager run first: TensorRT finishes deferred shape-dependent setup and our allocator sizes its
         # buffers, so nothing allocates or synchronizes during capture.
         if not self.context.execute_async_v3(self.stream.cuda_stream):

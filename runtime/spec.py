@@ -29,6 +29,9 @@ from sparsetrt.exporter.schema import DOMAIN
 
 _RULEBOOKS_ON_SITES = ("SubmRulebook", "SparseRulebook")  # input 0 is a set of sites
 _PASSTHROUGH = ("Cast", "Identity")
+# Ops whose output size TensorRT learns only by running them (a size tensor it reads back mid-run): our
+# SparseRulebook (the sites a strided or transposed conv creates) and ONNX's data-dependent-shape ops.
+DATA_DEPENDENT_OPS = {DOMAIN: ("SparseRulebook",), "": ("NonZero", "NonMaxSuppression", "Unique", "Compress")}
 
 
 class InputError(ValueError):
@@ -59,12 +62,15 @@ class TensorSpec:
 
 @dataclass
 class ModelSpec:
-    """Inputs and outputs of a model; ``profile`` maps input names to (min, opt, max) shapes of an engine."""
+    """Inputs and outputs of a model; ``profile`` maps input names to (min, opt, max) shapes of an engine.
+    ``data_dependent`` names the nodes whose output size depends on the data (TensorRT synchronizes inside the
+    engine to read it, so full TensorRT cannot replay the engine as a CUDA graph); None when unknown."""
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     batch_size: int | None = None
     profile: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    data_dependent: list[str] | None = None
 
     def input(self, name: str) -> TensorSpec:
         for t in self.inputs:
@@ -93,6 +99,7 @@ class ModelSpec:
             "outputs": [asdict(t) for t in self.outputs],
             "batch_size": self.batch_size,
             "profile": {k: [list(s) for s in v] for k, v in self.profile.items()},
+            "data_dependent": self.data_dependent,
         }
 
     @classmethod
@@ -114,6 +121,7 @@ class ModelSpec:
             outputs=[tensor(t) for t in data["outputs"]],
             batch_size=data.get("batch_size"),
             profile=profile,  # type: ignore[arg-type]
+            data_dependent=data.get("data_dependent"),  # absent in metadata written before it existed: unknown
         )
 
 
@@ -237,7 +245,12 @@ class _OnnxReader:
             else:
                 role = "coords" if np.dtype(dtype).kind in "iu" else "features"
                 outputs.append(TensorSpec(value.name, dtype, shape, role, sites=sites))
-        return ModelSpec(inputs, outputs, batch_sizes.pop() if len(batch_sizes) == 1 else None)
+        data_dependent = [
+            n.name or n.op_type
+            for n in self.graph.node
+            if n.op_type in DATA_DEPENDENT_OPS.get("" if n.domain in ("", "ai.onnx") else n.domain, ())
+        ]
+        return ModelSpec(inputs, outputs, batch_sizes.pop() if len(batch_sizes) == 1 else None, {}, data_dependent)
 
 
 # ---------------------------------------------------------------------------------------------- checks

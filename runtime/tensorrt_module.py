@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -56,6 +57,12 @@ def load_tensorrt(prefer: str | None = None) -> ModuleType:
         "Neither TensorRT nor TensorRT-RTX is installed (" + "; ".join(errors) + "). Install TensorRT from "
         "NVIDIA, or TensorRT-RTX with: pip install tensorrt-rtx-cu13==1.7.1.116"
     )
+
+
+def which_tensorrt(prefer: str | None = None) -> str | None:
+    """The module ``load_tensorrt(prefer)`` would import, without importing it (None: neither is installed)."""
+    names = (prefer,) if prefer else _CANDIDATES
+    return next((name for name in names if importlib.util.find_spec(name) is not None), None)
 
 
 def is_rtx(trt: ModuleType) -> bool:

@@ -423,6 +423,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- parser
+def cmd_bounds(args: argparse.Namespace) -> int:
+    from sparsetrt.runtime.bounds import frame_files, load_frames, measure_bounds
+
+    report = measure_bounds(args.onnx, load_frames(frame_files(args.frames)), margin=args.margin)
+    _out(report.format())
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     from sparsetrt import __version__
     from sparsetrt.runtime.build import DEFAULT_VOXELS
@@ -508,6 +516,18 @@ def _parser() -> argparse.ArgumentParser:
     plugins_option(p)
     trt_option(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "bounds",
+        help="measure frames: the voxel profile for `build --voxels` and the bound for `export --max-sites`",
+        description="Run the file's rulebooks (CPU reference) on real frames and recommend the engine's voxel "
+        "profile (--voxels MIN:OPT:MAX) and the export's --max-sites: the largest counts seen, times a margin. "
+        "TensorRT allocates every sparse tensor for its declared bound, so these decide the engine's memory.",
+    )
+    p.add_argument("onnx")
+    p.add_argument("frames", nargs="+", metavar="FRAMES", help="tensor files (--save-inputs), or folders of *.bin")
+    p.add_argument("--margin", type=float, default=1.2, help="factor over the largest counts seen (default 1.2)")
+    p.set_defaults(func=cmd_bounds)
 
     p = sub.add_parser("info", help="describe an ONNX file, plugin library, engine or tensor file")
     p.add_argument("file")

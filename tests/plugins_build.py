@@ -1,10 +1,10 @@
 """Builds ``plugins/`` once per test session, for every test that needs the kernels or the plugin library.
 
-Configured with ``SPARSETRT_CPU_CI=ON`` (CUDA kernels for sm_87 only: CI just proves the code compiles), the
-CPU execution backend on (the same kernels run on this machine's CPU: ``plugins/cpu_backend``; it needs only
-the host compiler, so it is built even where nvcc is missing) and, where TensorRT headers are found
-(``TENSORRT_ROOT``, or the standard install locations CMake searches), the TensorRT plugin library
-``libsparsetrt_plugins.so`` too.
+Configured with ``SPARSETRT_CPU_CI=ON`` (CUDA kernels for sm_87 only: CI just proves the code compiles; where
+a GPU is present, for that GPU instead: ``native``, so the GPU tests run its code), the CPU execution backend
+on (the same kernels run on this machine's CPU: ``plugins/cpu_backend``; it needs only the host compiler, so it
+is built even where nvcc is missing) and, where TensorRT headers are found (``TENSORRT_ROOT``, or the standard
+install locations CMake searches), the TensorRT plugin library ``libsparsetrt_plugins.so`` too.
 """
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ def nvcc() -> str | None:
     )
 
 
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU (nvidia-smi lists one)."""
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
+
+
 def build_plugins(build_dir: Path) -> PluginsBuild:
     """Configure and build; raises AssertionError with the log if the code fails to compile."""
     if shutil.which("cmake") is None:
@@ -70,6 +79,8 @@ def build_plugins(build_dir: Path) -> PluginsBuild:
             "-DSPARSETRT_CPU_BACKEND=ON",
             "-DCMAKE_BUILD_TYPE=Release",
             *cuda,
+            # Where a GPU is, the GPU tests run: code for it (sm_87 only would fail every launch elsewhere).
+            *(["-DSPARSETRT_CUDA_ARCHITECTURES=native"] if compiler and gpu_present() else []),
         ]
     )  # fmt: skip
     assert configure.returncode == 0, f"cmake configure failed:\n{configure.stdout}\n{configure.stderr}"

@@ -9,6 +9,8 @@ tests are built too and skip themselves, saying so, where no CUDA device is pres
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,34 @@ def test_schema_contract_detects_drift(build_dir: Path, tmp_path: Path) -> None:
     result = run([str(build_dir / "test_op_fields"), str(path)])
     assert result.returncode != 0
     assert "SparseRulebook.max_out type" in result.stdout, result.stdout
+
+
+def _check_architectures():
+    spec = importlib.util.spec_from_file_location("check_cuda_architectures", PLUGINS / "check_cuda_architectures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_libraries_hold_code_for_every_configured_architecture(build_dir: Path, tmp_path: Path) -> None:
+    """cuobjdump lists machine code (and PTX) for every architecture the build was configured for; a library
+    missing one fails every launch on that GPU with "no kernel image". CI builds sm_87 only; the same check on a
+    default build covers 80, 86, 87, 89, 90, 100, 110, 120 and compute_120 PTX (plugins/README.md)."""
+    check = _check_architectures()
+    cuobjdump = check.find_cuobjdump()
+    if cuobjdump is None:
+        pytest.skip("cuobjdump not found (CUDA toolkit, or pip install nvidia-cuda-cuobjdump): cannot list GPU code")
+    assert check.check(build_dir, cuobjdump) == []
+    # The check itself: a build configured for an architecture its libraries lack is caught.
+    fake = tmp_path / "fake_build"
+    fake.mkdir()
+    cache = (build_dir / "CMakeCache.txt").read_text()
+    archs = check.configured(build_dir)
+    fake_archs = ";".join([*archs, "80-real", "120-virtual"]) if archs != ["native"] else "10-real;120-virtual"
+    pattern = r"^SPARSETRT_CUDA_ARCHITECTURES:(\w+)=.*$"
+    replacement = rf"SPARSETRT_CUDA_ARCHITECTURES:\1={fake_archs}"
+    (fake / "CMakeCache.txt").write_text(re.sub(pattern, replacement, cache, flags=re.M))
+    (fake / "libsparsetrt_kernels.a").symlink_to(build_dir / "libsparsetrt_kernels.a")
+    problems = check.check(fake, cuobjdump)
+    assert any("lacks machine code (ELF) for sm_" in p for p in problems), problems
+    assert any("lacks PTX for compute_[120]" in p for p in problems), problems

@@ -27,7 +27,9 @@ from sparsetrt.cli import main
 from sparsetrt.exporter import export
 from sparsetrt.exporter.schema import DOMAIN, load
 from sparsetrt.runtime import EngineSession, NoGPUError, metadata_path
+from sparsetrt.runtime.engine import CudaGraphError, cuda_graph_refusal
 from sparsetrt.runtime.plugins import load_plugin_libraries
+from sparsetrt.runtime.spec import ModelSpec, save_spec
 
 TESTS = Path(__file__).resolve().parent
 
@@ -72,6 +74,18 @@ def _standard_model(path: Path, gen: torch.Generator, dynamic_width: bool = Fals
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, path)
     return model
+
+
+def _standard_model_proto(gen: torch.Generator) -> onnx.ModelProto:
+    weight = numpy_helper.from_array(torch.randn(4, 8, generator=gen).numpy(), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "static",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["num_voxels", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["num_voxels", 8])],
+        [weight],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def _assert_well_formed_engine(trt, path: Path) -> None:
@@ -181,6 +195,53 @@ def test_running_an_engine_without_a_gpu_says_so(rtx, gen: torch.Generator, tmp_
     for verb in ("run", "bench"):
         assert main([verb, str(tmp_path / "m.engine"), "--inputs", str(tmp_path / "in.bin")]) == 2
         assert "run or check the ONNX file instead" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- CUDA graphs
+def test_spec_names_the_data_dependent_layers(gen: torch.Generator) -> None:
+    """Every SparseRulebook (a size tensor TensorRT reads back mid-run) and ONNX's data-dependent-shape ops."""
+    entry = ZOO["second"]
+    buf = io.BytesIO()
+    export(entry.build(), entry.make_inputs(0, 1, 300), buf, input_names=["voxel_features", "voxel_coords"])
+    proto = onnx.load_from_string(buf.getvalue())
+    spec = ModelSpec.from_onnx(proto)
+    rulebooks = [n.name for n in proto.graph.node if n.op_type == "SparseRulebook"]
+    assert rulebooks and spec.data_dependent == rulebooks
+    assert ModelSpec.from_json(spec.to_json()).data_dependent == rulebooks
+    legacy = spec.to_json()
+    del legacy["data_dependent"]  # metadata written before it was recorded: unknown, not "none"
+    assert ModelSpec.from_json(legacy).data_dependent is None
+    assert ModelSpec.from_onnx(_standard_model_proto(gen)).data_dependent == []
+
+
+def test_cuda_graphs_are_refused_up_front_for_data_dependent_engines(gen: torch.Generator, tmp_path: Path) -> None:
+    """Full TensorRT cannot capture an engine that reads sizes back mid-run: EngineSession says so when it is made,
+    naming the layers, before it loads anything or needs a GPU (it used to try, and fail inside the capture)."""
+    entry = ZOO["second"]
+    buf = io.BytesIO()
+    export(entry.build(), entry.make_inputs(0, 1, 300), buf, input_names=["voxel_features", "voxel_coords"])
+    spec = ModelSpec.from_onnx(onnx.load_from_string(buf.getvalue()))
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"an engine")  # never deserialized: the refusal comes first
+    save_spec(metadata_path(engine), spec, built_with={"module": "tensorrt", "version": "10.3.0"})
+    with pytest.raises(CudaGraphError, match=r"CUDA graphs cannot replay this engine: 4 layer\(s\) .*SparseRulebook"):
+        EngineSession(engine, cuda_graph=True)
+    assert "SparseRulebook" in cuda_graph_refusal(spec)
+    unknown = ModelSpec(spec.inputs, spec.outputs, spec.batch_size)
+    assert "nothing says so" in cuda_graph_refusal(unknown) and "nothing says so" in cuda_graph_refusal(None)
+    assert cuda_graph_refusal(ModelSpec.from_onnx(_standard_model_proto(gen))) is None
+    # TensorRT-RTX captures graphs itself: no refusal (here the next thing missing is the GPU).
+    if not torch.cuda.is_available():
+        save_spec(metadata_path(engine), spec, built_with={"module": "tensorrt_rtx", "version": "1.7"})
+        with pytest.raises(NoGPUError):
+            EngineSession(engine, cuda_graph=True)
+
+
+def test_engine_runtime_does_not_call_is_stream_capturable() -> None:
+    """IExecutionContext.is_stream_capturable is TensorRT-RTX's; full TensorRT 10 has none."""
+    import sparsetrt.runtime.engine as engine_module
+
+    assert "is_stream_capturable" not in Path(engine_module.__file__).read_text()
 
 
 # ---------------------------------------------------------------------------------------------- plugins

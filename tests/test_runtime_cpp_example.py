@@ -111,3 +111,14 @@ def test_example_runs_an_engine_on_a_gpu(
     order_ref, order_got = np.lexsort(coords.T[::-1]), np.lexsort(got["coords"].T[::-1])
     np.testing.assert_array_equal(got["coords"][order_got], coords[order_ref])
     np.testing.assert_allclose(got["features"][order_got], features[order_ref], rtol=1e-4, atol=1e-4)
+
+
+def test_output_allocator_outlives_the_execution_context() -> None:
+    """TensorRT keeps a pointer to the IOutputAllocator in the execution context, so the allocator (and the input
+    buffers) must be destroyed after the context: locals die in reverse order of declaration, so they must be
+    declared before it. (It was declared after it: the context's destructor ran with a dangling allocator.)"""
+    source = (EXAMPLE / "main.cpp").read_text()
+    run = source[source.index("int run(") :]
+    context = run.index("createExecutionContext()")
+    for declaration in ("OutputAllocator allocator;", "std::vector<DeviceBuffer> inputBuffers("):
+        assert declaration in run and run.index(declaration) < context, declaration

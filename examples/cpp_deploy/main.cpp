@@ -199,6 +199,11 @@ int run(int argc, char** argv)
         throw std::runtime_error("could not deserialize " + enginePath
             + ": an engine runs only with the TensorRT version (and flavour) that built it, on a GPU");
     }
+    // Everything the execution context uses must outlive it, and C++ destroys locals in reverse order of
+    // declaration: the output allocator (TensorRT keeps a pointer to it, and its buffers hold the outputs) and
+    // the input buffers are declared before the context, so they are destroyed after it.
+    OutputAllocator allocator;
+    std::vector<DeviceBuffer> inputBuffers(static_cast<size_t>(engine->getNbIOTensors()));
     std::unique_ptr<nvinfer1::IExecutionContext> context{engine->createExecutionContext()};
     if (!context)
     {
@@ -213,8 +218,6 @@ int run(int argc, char** argv)
 
     cudaStream_t stream{};
     checkCuda(cudaStreamCreate(&stream), "cudaStreamCreate");
-    OutputAllocator allocator;
-    std::vector<DeviceBuffer> inputBuffers(static_cast<size_t>(engine->getNbIOTensors()));
     std::vector<std::string> outputNames;
     for (int32_t i = 0; i < engine->getNbIOTensors(); ++i)
     {

@@ -34,6 +34,18 @@ class Attr:
 
 
 @dataclass(frozen=True)
+class LookupAttr:
+    """A string attribute every node carries so that TensorRT's ONNX parser finds the plugin creator; not a plugin
+    field (creators do not declare it). ``value`` says where its value comes from: ``"domain"`` (the schema's
+    domain) or ``"since_version"`` (the op's, as a string)."""
+
+    name: str
+    type: str  # "string"
+    value: str
+    doc: str = ""
+
+
+@dataclass(frozen=True)
 class OpDef:
     name: str
     since_version: int
@@ -55,6 +67,7 @@ class Schema:
     version: int
     doc: str
     ops: dict[str, OpDef]
+    lookup_attributes: tuple[LookupAttr, ...] = ()
 
 
 def _param(d: dict[str, Any]) -> Param:
@@ -78,7 +91,8 @@ def load() -> Schema:
     }
     if raw["domain"] != DOMAIN:
         raise ValueError(f"schema domain {raw['domain']!r} != {DOMAIN!r}")
-    return Schema(raw["domain"], int(raw["version"]), raw["doc"], ops)
+    lookup = tuple(LookupAttr(a["name"], a["type"], a["value"], a.get("doc", "")) for a in raw["lookup_attributes"])
+    return Schema(raw["domain"], int(raw["version"]), raw["doc"], ops, lookup)
 
 
 def op(name: str) -> OpDef:
@@ -88,13 +102,41 @@ def op(name: str) -> OpDef:
         raise KeyError(f"no op {name!r} in the sparsetrt schema; known: {sorted(load().ops)}") from None
 
 
+def lookup_attributes(op_name: str) -> dict[str, str]:
+    """The lookup attributes of an op's nodes with their values: ``{"plugin_namespace": "sparsetrt",
+    "plugin_version": "1"}``. The exporter writes them on every node (TensorRT 10.3-10.9 need them)."""
+    definition = op(op_name)
+    sources = {"domain": load().domain, "since_version": str(definition.since_version)}
+    return {a.name: sources[a.value] for a in load().lookup_attributes}
+
+
+def check_lookup_attributes(op_name: str, attrs: dict[str, Any]) -> None:
+    """Raise if a lookup attribute in ``attrs`` has another value than the schema's (TensorRT would then look for a
+    plugin that does not exist). Absent ones are accepted: files exported before they existed run everywhere but on
+    TensorRT 10.3-10.9, and ``sparsetrt build`` adds them."""
+    for name, expected in lookup_attributes(op_name).items():
+        if name not in attrs:
+            continue
+        value = attrs[name]
+        value = value.decode() if isinstance(value, bytes) else value
+        if value != expected:
+            raise ValueError(
+                f"{op_name}.{name} is {value!r}, but TensorRT finds this op's plugin only under {expected!r}: "
+                f"set it to {expected!r} (or re-export the model)"
+            )
+
+
 def check_attributes(op_name: str, attrs: dict[str, Any]) -> None:
-    """Raise if ``attrs`` (name -> python value) are not exactly the op's declared attributes.
+    """Raise if ``attrs`` (name -> python value) are not exactly the op's declared attributes (plus, optionally,
+    the lookup attributes with their schema values).
 
     TensorRT's ONNX parser silently drops attributes a plugin creator does not declare, so an attribute
     missing from the schema would be lost without a word: we refuse it at export instead.
     """
     definition = op(op_name)
+    check_lookup_attributes(op_name, attrs)
+    lookup = {a.name for a in load().lookup_attributes}
+    attrs = {k: v for k, v in attrs.items() if k not in lookup}
     declared = {a.name for a in definition.attributes}
     if set(attrs) != declared:
         raise ValueError(

@@ -11,12 +11,13 @@ import onnx
 from onnx import TensorProto, helper
 from onnx.defs import OpSchema
 
-from . import DOMAIN, OpDef, load
+from . import DOMAIN, OpDef, load, lookup_attributes
 
 _ATTR_TYPES = {
     "int": OpSchema.AttrType.INT,
     "ints": OpSchema.AttrType.INTS,
     "float": OpSchema.AttrType.FLOAT,
+    "string": OpSchema.AttrType.STRING,
 }
 _FLOATS = ["tensor(float)", "tensor(float16)"]
 
@@ -110,10 +111,27 @@ def _onnx_schema(definition: OpDef) -> OpSchema:
         type_constraints=[("T", _FLOATS, "float32 or float16 features")] if uses_t else [],
         attributes=[
             OpSchema.Attribute(a.name, _ATTR_TYPES[a.type], a.doc, required=True) for a in definition.attributes
-        ],
+        ]
+        # Optional for ONNX, so files exported before they existed still check; the exporter always writes them.
+        + [OpSchema.Attribute(a.name, _ATTR_TYPES[a.type], a.doc, required=False) for a in load().lookup_attributes],
     )
     schema.set_type_and_shape_inference_function(SHAPE_FUNCTIONS[definition.name])
     return schema
+
+
+def add_lookup_attributes(model: onnx.ModelProto) -> int:
+    """Give every sparsetrt node of ``model`` (in place) the lookup attributes it lacks, with the schema's values:
+    files exported before they existed then build on TensorRT 10.3-10.9 too. Returns how many were added."""
+    added = 0
+    for node in model.graph.node:
+        if node.domain != DOMAIN or node.op_type not in load().ops:
+            continue
+        present = {a.name for a in node.attribute}
+        for name, value in lookup_attributes(node.op_type).items():
+            if name not in present:
+                node.attribute.append(helper.make_attribute(name, value))
+                added += 1
+    return added
 
 
 _registered = False

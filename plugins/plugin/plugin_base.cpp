@@ -35,6 +35,32 @@ const OpSpec& opSpec(const char* op) {
   throw std::logic_error(std::string("no schema entry for op ") + op);
 }
 
+namespace {
+
+bool isLookupField(const char* name) {
+  if (name == nullptr) return false;
+  for (const char* lookup : kLookupFields)
+    if (std::strcmp(lookup, name) == 0) return true;
+  return false;
+}
+
+// A lookup attribute reaches a creator only if a caller passes it on purpose (TensorRT's parser does not: the
+// creators do not declare it). It must then name this creator: a string (CHAR, NUL-terminated or not).
+void checkLookupField(const OpSpec& spec, const std::string& node, const nvinfer1::PluginField& f) {
+  const std::string where = std::string("sparsetrt::") + spec.name + " node '" + node + "', attribute '" + f.name + "'";
+  if (f.type != nvinfer1::PluginFieldType::kCHAR || f.length < 0 || (f.length > 0 && f.data == nullptr))
+    throw AttributeError(where + ": must be a string (TensorRT field type CHAR)");
+  std::string value(static_cast<const char*>(f.data), static_cast<std::size_t>(f.length));
+  value = value.substr(0, value.find('\0'));
+  const bool is_namespace = std::strcmp(f.name, "plugin_namespace") == 0;
+  const std::string expected = is_namespace ? kPluginNamespace : spec.version;
+  if (value != expected)
+    throw AttributeError(where + ": is \"" + value + "\", this creator is " + (is_namespace ? "namespace" : "version") +
+                         " \"" + expected + "\"");
+}
+
+}  // namespace
+
 std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
                                   const nvinfer1::PluginFieldCollection* fc) {
   std::vector<FieldView> views;
@@ -44,6 +70,10 @@ std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
                          "': malformed plugin field collection");
   for (int32_t i = 0; i < fc->nbFields; ++i) {
     const nvinfer1::PluginField& f = fc->fields[i];
+    if (isLookupField(f.name)) {
+      checkLookupField(spec, node, f);
+      continue;
+    }
     const FieldSpec* declared = nullptr;
     for (std::size_t j = 0; f.name && j < spec.num_fields; ++j)
       if (std::strcmp(spec.fields[j].name, f.name) == 0) declared = &spec.fields[j];
@@ -66,6 +96,18 @@ std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
     views.push_back(FieldView{f.name, type, f.data, f.length});
   }
   return views;
+}
+
+int32_t stateInt(const std::vector<FieldView>& fields, const char* name, int32_t fallback) {
+  for (const FieldView& f : fields) {
+    if (f.name == nullptr || std::strcmp(f.name, name) != 0) continue;
+    if (f.type != FieldType::kInt32 || f.length != 1 || f.data == nullptr)
+      throw AttributeError(std::string("serialized plugin state '") + name + "' must be one INT32 value");
+    int32_t v;
+    std::memcpy(&v, f.data, sizeof(v));
+    return v;
+  }
+  return fallback;
 }
 
 const nvinfer1::PluginFieldCollection* SerializedFields::set(std::vector<FieldValue> values) {

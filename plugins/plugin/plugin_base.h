@@ -12,6 +12,7 @@
 #include <NvInferRuntime.h>
 
 #include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,9 +54,17 @@ int32_t guard(const std::string& context, F&& body) noexcept {
 const OpSpec& opSpec(const char* op);
 
 // TensorRT's fields as the host logic's FieldViews. TensorRT types an ONNX int and a one-element ints
-// alike (INT32, length 1), so the schema's field table decides which one a field is.
+// alike (INT32, length 1), so the schema's field table decides which one a field is. The lookup attributes
+// (plugin_namespace, plugin_version: op_fields.h kLookupFields) are checked against this creator and dropped:
+// they chose the creator, they configure nothing.
 std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
                                   const nvinfer1::PluginFieldCollection* fc);
+
+// Plugin state that is not an ONNX attribute: facts learnt at build time (configurePlugin) that the engine
+// must carry to the runtime, serialized next to the attributes under these names. A deserialized plugin gets
+// them back; the ONNX parser never passes them (no creator declares them).
+inline constexpr char kStateHasBias[] = "has_bias";     // SparseConv: a bias input is wired (0/1)
+inline constexpr char kStateMaxNumIn[] = "max_num_in";  // rulebooks: the N the workspace was sized for, -1 unknown
 
 // Owns the fields a plugin hands TensorRT to serialize (valid until the next call or destruction).
 class SerializedFields {
@@ -153,9 +162,13 @@ class PluginBase : public nvinfer1::IPluginV3,
   int32_t configurePlugin(const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_inputs,
                           const nvinfer1::DynamicPluginTensorDesc* /*out*/, int32_t /*nb_outputs*/) noexcept override {
     return guard(context(), [&] {
-      std::vector<Dims> dims;
-      for (int32_t i = 0; i < nb_inputs; ++i) dims.push_back(toDims(in[i].desc.dims));
+      std::vector<Dims> dims, max_dims;
+      for (int32_t i = 0; i < nb_inputs; ++i) {
+        dims.push_back(toDims(in[i].desc.dims));
+        max_dims.push_back(toDims(in[i].max));
+      }
       derived().checkInputs(dims);
+      derived().configured(max_dims);
     });
   }
 
@@ -174,11 +187,27 @@ class PluginBase : public nvinfer1::IPluginV3,
 
   const nvinfer1::PluginFieldCollection* getFieldsToSerialize() noexcept override {
     const nvinfer1::PluginFieldCollection* fc = nullptr;
-    guard(context(), [&] { fc = serialized_.set(toFields(derived().attrs())); });
+    guard(context(), [&] {
+      std::vector<FieldValue> fields = toFields(derived().attrs());
+      for (FieldValue& v : derived().state()) fields.push_back(std::move(v));
+      fc = serialized_.set(std::move(fields));
+    });
     return fc;
   }
 
   const std::string& node() const { return node_; }
+
+  // kBUILD: created by the ONNX parser or the network builder, run by the builder (possibly on uninitialized
+  // inputs while it times tactics); kRUNTIME: deserialized from an engine. Clones keep it.
+  nvinfer1::TensorRTPhase phase() const { return phase_; }
+  void setPhase(nvinfer1::TensorRTPhase phase) { phase_ = phase; }
+
+  // Hooks an op class may hide (CRTP): the input bounds at configure time (build only), its state fields, and
+  // which serialized fields are state rather than attributes.
+  void configured(const std::vector<Dims>& /*max_inputs*/) {}
+  std::vector<FieldValue> state() const { return {}; }
+  void restoreState(const std::vector<FieldView>& /*fields*/) {}
+  static bool isStateField(const char* /*name*/) { return false; }
 
  protected:
   std::string context() const { return std::string("sparsetrt::") + Derived::kName + " node '" + node_ + "'"; }
@@ -187,8 +216,12 @@ class PluginBase : public nvinfer1::IPluginV3,
 
  private:
   std::string node_;
+  nvinfer1::TensorRTPhase phase_ = nvinfer1::TensorRTPhase::kBUILD;
   SerializedFields serialized_;
 };
+
+// A state field's single int32 value; `fallback` when it is absent (an engine serialized before it existed).
+int32_t stateInt(const std::vector<FieldView>& fields, const char* name, int32_t fallback);
 
 // An op without attributes serializes nothing.
 struct NoAttrs {
@@ -203,7 +236,8 @@ inline NoAttrs parseNoAttrs(const char* op, const std::string& node, const std::
 
 // ------------------------------------------------------------------------------------------ creator
 // One creator per op: declares the schema's fields (op_fields.h) and parses them with the host logic,
-// whose messages name the node and field; a rejected node logs that message and yields no plugin.
+// whose messages name the node and field; a rejected node logs that message and yields no plugin. Fields the
+// plugin serialized as state (not attributes) go back to the plugin instead of the attribute parser.
 template <typename Plugin>
 class Creator : public nvinfer1::IPluginCreatorV3One {
  public:
@@ -215,12 +249,17 @@ class Creator : public nvinfer1::IPluginCreatorV3One {
   const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return names_.collection(); }
 
   nvinfer1::IPluginV3* createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc,
-                                    nvinfer1::TensorRTPhase /*phase*/) noexcept override {
+                                    nvinfer1::TensorRTPhase phase) noexcept override {
     const std::string node = name ? name : "";
     nvinfer1::IPluginV3* plugin = nullptr;
     guard(std::string("sparsetrt::") + Plugin::kName + " node '" + node + "'", [&] {
-      const std::vector<FieldView> views = fieldViews(opSpec(Plugin::kName), node, fc);
-      plugin = new Plugin(node, Plugin::parse(node, views));
+      std::vector<FieldView> attributes, state;
+      for (const FieldView& v : fieldViews(opSpec(Plugin::kName), node, fc))
+        (v.name && Plugin::isStateField(v.name) ? state : attributes).push_back(v);
+      auto created = std::make_unique<Plugin>(node, Plugin::parse(node, attributes));
+      created->setPhase(phase);
+      created->restoreState(state);
+      plugin = created.release();
     });
     return plugin;
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 extern "C" nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators);
+extern "C" void setLoggerFinder(nvinfer1::ILoggerFinder* finder);
 
 namespace sparsetrt_test {
 
@@ -19,6 +20,7 @@ using namespace nvinfer1;
 struct Fields {
   std::vector<std::vector<int32_t>> ints;
   std::vector<float> floats;
+  std::vector<std::string> strings;
   std::vector<PluginField> fields;
   PluginFieldCollection fc{};
 
@@ -30,11 +32,18 @@ struct Fields {
     floats.push_back(v);
     fields.emplace_back(name, nullptr, PluginFieldType::kFLOAT32, 1);
   }
+  // A string attribute as TensorRT's ONNX parser hands it over: CHAR, its characters, no NUL.
+  void addString(const char* name, std::string v) {
+    strings.push_back(std::move(v));
+    fields.emplace_back(name, nullptr, PluginFieldType::kCHAR, static_cast<int32_t>(strings.back().size()));
+  }
   const PluginFieldCollection* collection() {
     // Pointers are bound last: the vectors above no longer move.
-    std::size_t i = 0, f = 0;
+    std::size_t i = 0, f = 0, c = 0;
     for (PluginField& field : fields)
-      field.data = field.type == PluginFieldType::kINT32 ? static_cast<const void*>(ints[i++].data()) : &floats[f++];
+      field.data = field.type == PluginFieldType::kINT32  ? static_cast<const void*>(ints[i++].data())
+                   : field.type == PluginFieldType::kCHAR ? static_cast<const void*>(strings[c++].data())
+                                                          : &floats[f++];
     fc.nbFields = static_cast<int32_t>(fields.size());
     fc.fields = fields.data();
     return &fc;
@@ -99,5 +108,15 @@ inline DynamicPluginTensorDesc desc(DataType type, std::vector<int64_t> dims, in
 inline IPluginV3OneRuntime* runtime(IPluginV3* p) {
   return static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
 }
+
+// Collects what the plugin library logs, as TensorRT's logger would receive it (install with
+// setLoggerFinder(&logs), uninstall with setLoggerFinder(nullptr)).
+class CapturedLog : public ILoggerFinder, public ILogger {
+ public:
+  ILogger* findLogger() noexcept override { return this; }
+  void log(Severity, const char* msg) noexcept override { text += std::string(msg) + "\n"; }
+  bool contains(const std::string& part) const { return text.find(part) != std::string::npos; }
+  std::string text;
+};
 
 }  // namespace sparsetrt_test

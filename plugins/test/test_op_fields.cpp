@@ -1,7 +1,8 @@
 // The schema contract: the plugin creators' field table (sparsetrt/op_fields.h, no TensorRT header)
 // must equal the exporter's op schema (exporter/schema/sparsetrt_ops.json): the same ops in the same
-// order, plugin versions equal to since_version, the same attribute names, order and types, and the
-// domain as the plugin namespace. Either side drifting fails this test. The JSON path is argv[1].
+// order, plugin versions equal to since_version, the same attribute names, order and types, the domain as
+// the plugin namespace, and the same lookup attributes (plugin_namespace, plugin_version). Either side
+// drifting fails this test. The JSON path is argv[1].
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -197,6 +198,13 @@ int main(int argc, char** argv) {
   try {
     const Json schema = Parser(buffer.str()).parseDocument();
     expectEq("domain (plugin namespace)", schema.at("domain").string, sparsetrt::kPluginNamespace);
+    // The lookup attributes, which the creators accept without declaring them.
+    const auto& lookup = schema.at("lookup_attributes").array;
+    expectEq("number of lookup attributes", std::to_string(lookup.size()), std::to_string(sparsetrt::kNumLookupFields));
+    for (std::size_t i = 0; i < lookup.size() && i < sparsetrt::kNumLookupFields; ++i) {
+      expectEq("lookup attribute " + std::to_string(i), lookup[i].at("name").string, sparsetrt::kLookupFields[i]);
+      expectEq(lookup[i].at("name").string + " type", lookup[i].at("type").string, "string");
+    }
     const auto& ops = schema.at("ops").array;
     expectEq("number of ops", std::to_string(ops.size()), std::to_string(sparsetrt::kNumOps));
     for (std::size_t i = 0; i < ops.size() && i < sparsetrt::kNumOps; ++i) {

@@ -4,6 +4,7 @@
 // must be computable on a CPU-only machine, because TensorRT-RTX builds engines there.
 #include <NvInferRuntime.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -30,6 +31,21 @@ std::vector<std::string> serialized(IPluginV3* plugin) {
                   std::string(static_cast<const char*>(f.data), bytes));
   }
   return out;
+}
+
+// Plugin state serialized next to the attributes (plugin_base.h): SparseConv's bias, the rulebooks' workspace N.
+std::size_t stateFields(const std::string& op) {
+  return op == "SparseConv" || op == "SubmRulebook" || op == "SparseRulebook" ? 1 : 0;
+}
+
+// The value of one serialized INT32 field, or `missing`.
+int32_t serializedInt(IPluginV3* plugin, const char* name, int32_t missing = -12345) {
+  const PluginFieldCollection* fc = runtime(plugin)->getFieldsToSerialize();
+  for (int32_t i = 0; fc && i < fc->nbFields; ++i)
+    if (std::strcmp(fc->fields[i].name, name) == 0 && fc->fields[i].type == PluginFieldType::kINT32 &&
+        fc->fields[i].length == 1)
+      return *static_cast<const int32_t*>(fc->fields[i].data);
+  return missing;
 }
 
 }  // namespace
@@ -64,7 +80,7 @@ TEST(every_plugin_round_trips_through_serialization_and_clone) {
     auto* core = static_cast<IPluginV3OneCore*>(plugin->getCapabilityInterface(PluginCapabilityType::kCORE));
     CHECK(name == core->getPluginName());
     const std::vector<std::string> first = serialized(plugin);
-    CHECK(first.size() == f.fields.size());
+    CHECK(first.size() == f.fields.size() + stateFields(name));
     // What TensorRT stores in the engine recreates an equal plugin (the runtime phase of deserialization).
     auto* runtime = static_cast<IPluginV3OneRuntime*>(plugin->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
     IPluginV3* again = creator->createPlugin("node0", runtime->getFieldsToSerialize(), TensorRTPhase::kRUNTIME);
@@ -151,6 +167,120 @@ TEST(shape_checks_name_the_node_and_workspaces_need_no_device) {
                                          desc(DataType::kFLOAT, {32, 8, 16})};  // K 27 vs 8
   CHECK(conv != nullptr && build(conv)->configurePlugin(mismatch, 3, outs, 1) != 0);
   delete conv;
+}
+
+// TensorRT 10.3-10.9's ONNX parser finds creators by the plugin_namespace / plugin_version attributes; whoever
+// hands them to a creator anyway (a tool passing every attribute) must not be refused for it, and a value naming
+// another creator is an error.
+TEST(lookup_attributes_are_accepted_and_checked) {
+  for (auto& [name, creator] : creators()) {
+    const sparsetrt::OpSpec& spec = *std::find_if(std::begin(sparsetrt::kOps), std::end(sparsetrt::kOps),
+                                                  [&](const sparsetrt::OpSpec& o) { return name == o.name; });
+    Fields f = exampleFields(name);
+    const std::size_t attrs = f.fields.size();
+    f.addString("plugin_namespace", sparsetrt::kPluginNamespace);
+    f.addString("plugin_version", spec.version);
+    IPluginV3* plugin = creator->createPlugin("node0", f.collection(), TensorRTPhase::kBUILD);
+    CHECK(plugin != nullptr);
+    if (plugin) CHECK(serialized(plugin).size() == attrs + stateFields(name));  // they configure nothing
+    delete plugin;
+    Fields other = exampleFields(name);
+    other.addString("plugin_namespace", "someone_else");
+    CHECK(creator->createPlugin("node0", other.collection(), TensorRTPhase::kBUILD) == nullptr);
+    Fields version = exampleFields(name);
+    version.addString("plugin_version", "2");
+    CHECK(creator->createPlugin("node0", version.collection(), TensorRTPhase::kBUILD) == nullptr);
+  }
+}
+
+// configurePlugin decides whether a bias is wired; the engine carries it, so a deserialized plugin knows before
+// any shape change (it used to start with has_bias = false).
+TEST(sparse_conv_bias_is_decided_from_the_inputs_and_serialized) {
+  auto byName = creators();
+  for (bool with_bias : {true, false}) {
+    Fields f = exampleFields("SparseConv");
+    IPluginV3* conv = byName["SparseConv"]->createPlugin("conv", f.collection(), TensorRTPhase::kBUILD);
+    CHECK(conv != nullptr);
+    if (!conv) continue;
+    DynamicPluginTensorDesc in[4] = {desc(DataType::kFLOAT, {-1, 16}), desc(DataType::kINT32, {27, -1}),
+                                     desc(DataType::kFLOAT, {32, 27, 16}), desc(DataType::kFLOAT, {32})};
+    DynamicPluginTensorDesc out[1] = {desc(DataType::kFLOAT, {-1, 32})};
+    CHECK(build(conv)->configurePlugin(in, with_bias ? 4 : 3, out, 1) == 0);
+    CHECK(serializedInt(conv, "has_bias") == (with_bias ? 1 : 0));
+    IPluginV3* restored =
+        byName["SparseConv"]->createPlugin("conv", runtime(conv)->getFieldsToSerialize(), TensorRTPhase::kRUNTIME);
+    CHECK(restored != nullptr);
+    if (restored) {
+      CHECK(serializedInt(restored, "has_bias") == (with_bias ? 1 : 0));
+      IPluginV3* attached = runtime(restored)->attachToContext(nullptr);
+      CHECK(attached != nullptr && serializedInt(attached, "has_bias") == (with_bias ? 1 : 0));
+      delete attached;
+    }
+    delete restored;
+    delete conv;
+  }
+}
+
+// TensorRT sizes a rulebook's workspace once, for the profile's largest N, and hands enqueue that buffer without
+// its size. The plugin records that N at configure time, the engine carries it, and enqueue refuses a larger N
+// (or any N when no bound was known) before touching the device, with a message; it used to pass the size this
+// N needs as the size available, so nothing could refuse, and the hash tables overran other layers' memory.
+TEST(rulebook_workspaces_are_recorded_at_configure_time_and_enforced_at_enqueue) {
+  auto byName = creators();
+  CapturedLog logs;
+  setLoggerFinder(&logs);
+  for (const char* op : {"SubmRulebook", "SparseRulebook"}) {
+    const bool sparse = std::string(op) == "SparseRulebook";
+    Fields f = exampleFields(op);
+    IPluginV3* rb = byName[op]->createPlugin("rb", f.collection(), TensorRTPhase::kBUILD);
+    CHECK(rb != nullptr);
+    if (!rb) continue;
+    const int32_t nb_out = sparse ? 3 : 1;
+    DynamicPluginTensorDesc in[1] = {desc(DataType::kINT32, {-1, 4}, 20000)};
+    DynamicPluginTensorDesc outs[3] = {desc(DataType::kINT32, {-1, 4}), desc(DataType::kINT32, {27, -1}),
+                                       desc(DataType::kINT32, {})};
+    CHECK(build(rb)->configurePlugin(in, 1, outs, nb_out) == 0);
+    CHECK(build(rb)->getWorkspaceSize(in, 1, outs, nb_out) > 0);
+    CHECK(serializedInt(rb, "max_num_in") == 20000);
+
+    // The runtime: deserialized, attached, shapes set, then a frame with more sites than the workspace holds.
+    IPluginV3* restored = byName[op]->createPlugin("rb", runtime(rb)->getFieldsToSerialize(), TensorRTPhase::kRUNTIME);
+    CHECK(restored != nullptr);
+    if (restored) {
+      IPluginV3* context = runtime(restored)->attachToContext(nullptr);
+      CHECK(context != nullptr && serializedInt(context, "max_num_in") == 20000);
+      PluginTensorDesc big[1] = {desc(DataType::kINT32, {30000, 4}).desc};
+      PluginTensorDesc big_out[3] = {desc(DataType::kINT32, {30000 * 8, 4}).desc,
+                                     desc(DataType::kINT32, {27, 30000 * 8}).desc, desc(DataType::kINT32, {}).desc};
+      CHECK(runtime(context)->onShapeChange(big, 1, big_out, nb_out) == 0);
+      const void* in_ptrs[1] = {nullptr};
+      void* out_ptrs[3] = {nullptr, nullptr, nullptr};
+      logs.text.clear();
+      CHECK(runtime(context)->enqueue(big, big_out, in_ptrs, out_ptrs, nullptr, nullptr) != 0);
+      CHECK(
+          logs.contains("node 'rb': N = 30000 input sites, more than the 20000 the engine's workspace was sized for"));
+      delete context;
+    }
+    delete restored;
+
+    // No bound known at build time: the smallest workspace, and every N > 0 refused with a message.
+    IPluginV3* unbounded = byName[op]->createPlugin("rb", f.collection(), TensorRTPhase::kBUILD);
+    DynamicPluginTensorDesc unknown[1] = {desc(DataType::kINT32, {-1, 4})};
+    unknown[0].max.d[0] = -1;
+    CHECK(build(unbounded)->configurePlugin(unknown, 1, outs, nb_out) == 0);
+    CHECK(serializedInt(unbounded, "max_num_in") == -1);
+    CHECK(build(unbounded)->getWorkspaceSize(unknown, 1, outs, nb_out) <
+          build(rb)->getWorkspaceSize(in, 1, outs, nb_out));
+    PluginTensorDesc one[1] = {desc(DataType::kINT32, {1, 4}).desc};
+    const void* in_ptrs[1] = {nullptr};
+    void* out_ptrs[3] = {nullptr, nullptr, nullptr};
+    logs.text.clear();
+    CHECK(runtime(unbounded)->enqueue(one, &outs[0].desc, in_ptrs, out_ptrs, nullptr, nullptr) != 0);
+    CHECK(logs.contains("no upper bound on N was known when the engine was built"));
+    delete unbounded;
+    delete rb;
+  }
+  setLoggerFinder(nullptr);
 }
 
 TEST_MAIN()

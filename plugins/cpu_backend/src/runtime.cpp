@@ -100,15 +100,22 @@ bool validStream(cudaStream_t s) {
   return r == &g_default_stream || g_streams.count(r) != 0;
 }
 
-// Invalidates the captures that `api` breaks from this thread: every global-mode capture, and this thread's
-// thread-local-mode ones. True if there was any (the call must then fail).
+// This thread's capture interaction mode (cudaThreadExchangeStreamCaptureMode): which captures its
+// potentially unsafe calls must respect.
+thread_local cudaStreamCaptureMode tl_interaction = cudaStreamCaptureModeGlobal;
+
+// Invalidates the captures that `api` breaks from this thread, as CUDA defines it: in global interaction
+// mode, this thread's own non-relaxed captures and every other thread's global-mode capture; in thread-local
+// mode, only its own non-relaxed captures; in relaxed mode, none. True if there was any (the call then fails).
 bool breaksCapture(const char* api) {
+  if (tl_interaction == cudaStreamCaptureModeRelaxed) return false;
   std::lock_guard<std::mutex> lock(g_state);
   bool broke = false;
   for (CUstream_st* s : g_streams) {
-    if (s->capture == nullptr) continue;
-    const bool applies = s->mode == cudaStreamCaptureModeGlobal || (s->mode == cudaStreamCaptureModeThreadLocal &&
-                                                                    s->capture_thread == std::this_thread::get_id());
+    if (s->capture == nullptr || s->mode == cudaStreamCaptureModeRelaxed) continue;
+    const bool own = s->capture_thread == std::this_thread::get_id();
+    const bool applies =
+        own || (tl_interaction == cudaStreamCaptureModeGlobal && s->mode == cudaStreamCaptureModeGlobal);
     if (!applies) continue;
     if (!s->invalidated)
       report("%s during a %s-mode stream capture is not allowed: the capture is invalidated", api,
@@ -580,6 +587,12 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
     return record(cudaErrorStreamCaptureInvalidated);
   }
   *graph = g;
+  return cudaSuccess;
+}
+
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode) {
+  if (mode == nullptr) return record(cudaErrorInvalidValue);
+  std::swap(*mode, tl_interaction);
   return cudaSuccess;
 }
 

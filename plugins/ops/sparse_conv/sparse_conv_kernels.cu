@@ -43,8 +43,8 @@ constexpr int kConvThreads = 256;  // 16 x 16 threads, each a 4 x 4 micro-tile
 template <typename T>
 __global__ void __launch_bounds__(kConvThreads)
     gatherGemmKernel(const T* __restrict__ x, const int32_t* __restrict__ neighbors, const T* __restrict__ w,
-                     const T* __restrict__ bias, T* __restrict__ out, int64_t m_total, int64_t kvol, int32_t c_in,
-                     int32_t c_out, Activation act, float alpha) {
+                     const T* __restrict__ bias, T* __restrict__ out, int64_t n_in, int64_t m_total, int64_t kvol,
+                     int32_t c_in, int32_t c_out, Activation act, float alpha) {
   // +1 padding: the stores below walk the first index across a warp; an odd row length keeps them on
   // distinct banks.
   __shared__ float xs[kTileK][kTileM + 1];
@@ -67,6 +67,7 @@ __global__ void __launch_bounds__(kConvThreads)
     if (tid < kTileM) {
       const int64_t m = m0 + tid;
       r = m < m_total ? neighbors[k * m_total + m] : -1;
+      if (r >= n_in) r = -1;  // not a row of the features (kernels.h): no input, never read
       rows[tid] = r;
     }
     // Skip offsets with no input for the whole tile. Also the barrier that publishes rows[] (the last reads
@@ -119,15 +120,15 @@ __global__ void __launch_bounds__(kConvThreads)
 }
 
 template <typename T>
-cudaError_t launchCudaCoreConv(const void* x, int64_t c_in, const int32_t* neighbors, int64_t kvol, int64_t m,
-                               const void* w, const void* bias, int64_t c_out, Activation act, float alpha, void* out,
-                               cudaStream_t stream) {
+cudaError_t launchCudaCoreConv(const void* x, int64_t n_in, int64_t c_in, const int32_t* neighbors, int64_t kvol,
+                               int64_t m, const void* w, const void* bias, int64_t c_out, Activation act, float alpha,
+                               void* out, cudaStream_t stream) {
   const int64_t m_tiles = (m + kTileM - 1) / kTileM, n_tiles = (c_out + kTileN - 1) / kTileN;
   if (m_tiles > INT32_MAX || n_tiles > 65535) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned int>(m_tiles), static_cast<unsigned int>(n_tiles));
   return detail::launch<gatherGemmKernel<T>>(grid, kConvThreads, 0, stream, static_cast<const T*>(x), neighbors,
                                              static_cast<const T*>(w), static_cast<const T*>(bias),
-                                             static_cast<T*>(out), m, kvol, static_cast<int32_t>(c_in),
+                                             static_cast<T*>(out), n_in, m, kvol, static_cast<int32_t>(c_in),
                                              static_cast<int32_t>(c_out), act, alpha);
 }
 
@@ -173,8 +174,8 @@ __device__ __forceinline__ void loadSixteen(const __half* rowp, int32_t c, int32
 template <int MI, int NJ, int WM, int WN, bool kVec>
 __global__ void __launch_bounds__(kMmaThreads)
     mmaConvKernel(const __half* __restrict__ x, const int32_t* __restrict__ neighbors, const __half* __restrict__ w,
-                  const __half* __restrict__ bias, __half* __restrict__ out, int64_t m_total, int64_t kvol,
-                  int32_t c_in, int32_t c_out, Activation act, float alpha) {
+                  const __half* __restrict__ bias, __half* __restrict__ out, int64_t n_in, int64_t m_total,
+                  int64_t kvol, int32_t c_in, int32_t c_out, Activation act, float alpha) {
   constexpr int kBM = WM * MI * 16, kBN = WN * NJ * 8;
   static_assert(kBM == kMmaRows && WM * WN * 32 == kMmaThreads, "4 warps over 64 rows");
   static_assert(NJ % 2 == 0, "B fragments are loaded two n8 tiles per ldmatrix.x4");
@@ -210,7 +211,8 @@ __global__ void __launch_bounds__(kMmaThreads)
     const auto c0 = static_cast<int32_t>((s - a * chunks) * kMmaK);
     const int64_t k = active[a];
     const int32_t row = a_m < m_total ? neighbors[k * m_total + a_m] : -1;
-    loadSixteen<kVec>(row >= 0 ? x + static_cast<int64_t>(row) * c_in : nullptr, c0 + 16 * a_half, c_in, a_reg);
+    const bool valid = row >= 0 && row < n_in;  // else not a row of the features (kernels.h): never read
+    loadSixteen<kVec>(valid ? x + static_cast<int64_t>(row) * c_in : nullptr, c0 + 16 * a_half, c_in, a_reg);
 #pragma unroll
     for (int t = 0; t < kBTasks; ++t) {
       const int e = tid + t * kMmaThreads;
@@ -286,7 +288,10 @@ __global__ void __launch_bounds__(kMmaThreads)
       bool any = false;
       for (int r = lane; r < kBM; r += 32) {
         const int64_t m = m0 + r;
-        any = any || (m < m_total && neighbors[k * m_total + m] >= 0);
+        if (m < m_total) {
+          const int32_t row = neighbors[k * m_total + m];
+          any = any || (row >= 0 && row < n_in);
+        }
       }
       any = __any_sync(0xffffffffu, any);
       if (lane == 0) flags[j] = any ? 1 : 0;
@@ -353,14 +358,14 @@ __global__ void __launch_bounds__(kMmaThreads)
   }
 #else
   // Never launched below sm_80 (sparseConv checks the device); this keeps older targets compiling.
-  (void)x, (void)neighbors, (void)w, (void)bias, (void)out, (void)m_total, (void)kvol, (void)c_in, (void)c_out,
-      (void)act, (void)alpha;
+  (void)x, (void)neighbors, (void)w, (void)bias, (void)out, (void)n_in, (void)m_total, (void)kvol, (void)c_in,
+      (void)c_out, (void)act, (void)alpha;
 #endif
 }
 
 template <int MI, int NJ, int WM, int WN>
-cudaError_t launchMmaConv(const void* x, int64_t c_in, const int32_t* neighbors, int64_t kvol, int64_t m, const void* w,
-                          const void* bias, int64_t c_out, Activation act, float alpha, void* out,
+cudaError_t launchMmaConv(const void* x, int64_t n_in, int64_t c_in, const int32_t* neighbors, int64_t kvol, int64_t m,
+                          const void* w, const void* bias, int64_t c_out, Activation act, float alpha, void* out,
                           cudaStream_t stream) {
   constexpr int kBN = WN * NJ * 8;
   const int64_t m_tiles = (m + kMmaRows - 1) / kMmaRows, n_tiles = (c_out + kBN - 1) / kBN;
@@ -376,23 +381,23 @@ cudaError_t launchMmaConv(const void* x, int64_t c_in, const int32_t* neighbors,
   const auto ci = static_cast<int32_t>(c_in), co = static_cast<int32_t>(c_out);
   if (vec)
     return detail::launch<mmaConvKernel<MI, NJ, WM, WN, true>>(grid, kMmaThreads, 0, stream, xh, neighbors, wh, bh, oh,
-                                                               m, kvol, ci, co, act, alpha);
+                                                               n_in, m, kvol, ci, co, act, alpha);
   return detail::launch<mmaConvKernel<MI, NJ, WM, WN, false>>(grid, kMmaThreads, 0, stream, xh, neighbors, wh, bh, oh,
-                                                              m, kvol, ci, co, act, alpha);
+                                                              n_in, m, kvol, ci, co, act, alpha);
 }
 
-cudaError_t launchTensorCoreConv(const void* x, int64_t c_in, const int32_t* neighbors, int64_t kvol, int64_t m,
-                                 const void* w, const void* bias, int64_t c_out, Activation act, float alpha, void* out,
-                                 cudaStream_t stream) {
+cudaError_t launchTensorCoreConv(const void* x, int64_t n_in, int64_t c_in, const int32_t* neighbors, int64_t kvol,
+                                 int64_t m, const void* w, const void* bias, int64_t c_out, Activation act, float alpha,
+                                 void* out, cudaStream_t stream) {
   // The narrowest block that covers C_out (up to 128): no tensor-core work on channels that do not exist
   // for thin layers, and one gather of the input rows for up to 128 output channels.
   if (c_out <= 16)
-    return launchMmaConv<1, 2, 4, 1>(x, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
+    return launchMmaConv<1, 2, 4, 1>(x, n_in, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
   if (c_out <= 32)
-    return launchMmaConv<1, 4, 4, 1>(x, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
+    return launchMmaConv<1, 4, 4, 1>(x, n_in, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
   if (c_out <= 64)
-    return launchMmaConv<2, 4, 2, 2>(x, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
-  return launchMmaConv<2, 8, 2, 2>(x, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
+    return launchMmaConv<2, 4, 2, 2>(x, n_in, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
+  return launchMmaConv<2, 8, 2, 2>(x, n_in, c_in, neighbors, kvol, m, w, bias, c_out, act, alpha, out, stream);
 }
 
 // mma.sync m16n8k16 with fp16 inputs needs sm_80. Two attribute queries: no synchronization, capturable.
@@ -416,14 +421,14 @@ cudaError_t sparseConv(DataType dtype, const void* d_features, int64_t num_in, i
   if (num_out == 0 || c_out == 0) return cudaSuccess;
   switch (dtype) {
     case DataType::kFloat32:
-      return launchCudaCoreConv<float>(d_features, c_in, d_neighbors, kernel_volume, num_out, d_weight, d_bias, c_out,
-                                       activation, alpha, d_out, stream);
+      return launchCudaCoreConv<float>(d_features, num_in, c_in, d_neighbors, kernel_volume, num_out, d_weight, d_bias,
+                                       c_out, activation, alpha, d_out, stream);
     case DataType::kFloat16:
       if (tensorCoresAvailable())
-        return launchTensorCoreConv(d_features, c_in, d_neighbors, kernel_volume, num_out, d_weight, d_bias, c_out,
-                                    activation, alpha, d_out, stream);
-      return launchCudaCoreConv<__half>(d_features, c_in, d_neighbors, kernel_volume, num_out, d_weight, d_bias, c_out,
-                                        activation, alpha, d_out, stream);
+        return launchTensorCoreConv(d_features, num_in, c_in, d_neighbors, kernel_volume, num_out, d_weight, d_bias,
+                                    c_out, activation, alpha, d_out, stream);
+      return launchCudaCoreConv<__half>(d_features, num_in, c_in, d_neighbors, kernel_volume, num_out, d_weight, d_bias,
+                                        c_out, activation, alpha, d_out, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -1,5 +1,7 @@
 #include "sparse_conv_plugin.h"
 
+#include <cstring>
+
 #include "plugin/op_plugin_helpers.h"
 #include "sparsetrt/kernels.h"
 
@@ -15,11 +17,21 @@ SparseConvPlugin::SparseConvPlugin(std::string node, SparseConvAttrs attrs)
 
 void SparseConvPlugin::checkInputs(const std::vector<Dims>& inputs) {
   checkInputCount(kName, node(), inputs.size(), 3, 4);
-  // enqueue is not told how many inputs there are; configurePlugin (build) and onShapeChange (before the
-  // first enqueue of every context) are, and both come here.
+  // enqueue is not told how many inputs there are; configurePlugin (build) and onShapeChange are, and both
+  // come here. The engine also carries the answer (state()), for a plugin that enqueues before any shape change.
   has_bias_ = inputs.size() == 4;
   sparseConvOutput(node(), inputs[0], inputs[1], inputs[2], inputs.size() == 4 ? &inputs[3] : nullptr);
 }
+
+std::vector<FieldValue> SparseConvPlugin::state() const {
+  return {FieldValue{kStateHasBias, FieldType::kInt32, {has_bias_ ? 1 : 0}, 0.0f}};
+}
+
+void SparseConvPlugin::restoreState(const std::vector<FieldView>& fields) {
+  has_bias_ = stateInt(fields, kStateHasBias, 0) != 0;
+}
+
+bool SparseConvPlugin::isStateField(const char* name) { return std::strcmp(name, kStateHasBias) == 0; }
 
 int32_t SparseConvPlugin::getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs,
                                              const nvinfer1::DataType* input_types, int32_t nb_inputs) const noexcept {

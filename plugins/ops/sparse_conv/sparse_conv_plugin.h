@@ -17,6 +17,13 @@ class SparseConvPlugin : public PluginBase<SparseConvPlugin> {
   const SparseConvAttrs& attrs() const { return attrs_; }
   void checkInputs(const std::vector<Dims>& inputs);
 
+  // Whether a bias is wired is decided from the inputs (configurePlugin, onShapeChange) and serialized, so a
+  // deserialized plugin knows it before its first shape change.
+  std::vector<FieldValue> state() const;
+  void restoreState(const std::vector<FieldView>& fields);
+  static bool isStateField(const char* name);
+  bool hasBias() const { return has_bias_; }
+
   SPARSETRT_OP_PLUGIN_METHODS
 
  private:

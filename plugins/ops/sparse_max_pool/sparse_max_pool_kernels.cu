@@ -12,15 +12,15 @@ using detail::kThreads;
 // index is a broadcast within the warp. Max over *active* inputs only (no implicit zeros), like the CPU
 // reference; NaN propagates as in torch's amax.
 template <typename T>
-__global__ void maxPoolKernel(const T* __restrict__ x, const int32_t* __restrict__ neighbors, int64_t kvol,
-                              int64_t m_total, int64_t channels, T* __restrict__ out) {
+__global__ void maxPoolKernel(const T* __restrict__ x, const int32_t* __restrict__ neighbors, int64_t n_in,
+                              int64_t kvol, int64_t m_total, int64_t channels, T* __restrict__ out) {
   SPT_GRID_STRIDE(idx, m_total * channels) {
     const int64_t m = idx / channels, c = idx % channels;
     float best = 0.0f;
     bool any = false;
     for (int64_t k = 0; k < kvol; ++k) {
       const int32_t row = neighbors[k * m_total + m];
-      if (row < 0) continue;
+      if (row < 0 || row >= n_in) continue;  // no input, or not a row of the features (kernels.h): never read
       const float v = detail::toFloat(x[row * channels + c]);
       if (!any || isnan(v) || (!isnan(best) && v > best)) best = v;
       any = true;
@@ -30,10 +30,10 @@ __global__ void maxPoolKernel(const T* __restrict__ x, const int32_t* __restrict
 }
 
 template <typename T>
-cudaError_t launchMaxPool(const void* x, const int32_t* nb, int64_t kvol, int64_t m, int64_t channels, void* out,
-                          cudaStream_t stream) {
+cudaError_t launchMaxPool(const void* x, int64_t n, const int32_t* nb, int64_t kvol, int64_t m, int64_t channels,
+                          void* out, cudaStream_t stream) {
   return detail::launch<maxPoolKernel<T>>(detail::blocksFor(m * channels), kThreads, 0, stream,
-                                          static_cast<const T*>(x), nb, kvol, m, channels, static_cast<T*>(out));
+                                          static_cast<const T*>(x), nb, n, kvol, m, channels, static_cast<T*>(out));
 }
 
 }  // namespace
@@ -47,9 +47,9 @@ cudaError_t sparseMaxPool(DataType dtype, const void* d_features, int64_t num_in
   if (num_out * channels == 0) return cudaSuccess;
   switch (dtype) {
     case DataType::kFloat32:
-      return launchMaxPool<float>(d_features, d_neighbors, kernel_volume, num_out, channels, d_out, stream);
+      return launchMaxPool<float>(d_features, num_in, d_neighbors, kernel_volume, num_out, channels, d_out, stream);
     case DataType::kFloat16:
-      return launchMaxPool<__half>(d_features, d_neighbors, kernel_volume, num_out, channels, d_out, stream);
+      return launchMaxPool<__half>(d_features, num_in, d_neighbors, kernel_volume, num_out, channels, d_out, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <cstring>
 
 #include "device_common.cuh"
 #include "overflow_guard.h"
@@ -7,20 +8,24 @@ namespace sparsetrt {
 namespace kernels {
 namespace {
 
-__global__ void trapOnOverflowKernel(const int32_t* overflow, int64_t bound) {
-  if (*overflow != 0) {
+struct Label {  // passed by value: a graph keeps its own copy of the text
+  char text[128];
+};
+
+__global__ void reportOverflowKernel(const int32_t* overflow, int64_t bound, Label label) {
+  if (*overflow != 0)
     printf(
-        "sparsetrt: SparseRulebook created %d output sites, more than the bound %lld the engine was built "
-        "for; raise max_sites at export (0 derives the bound) or feed fewer voxels\n",
-        *overflow, static_cast<long long>(bound));
-    __trap();
-  }
+        "%s: created %d output sites, more than the bound %lld the engine was built for; this run's later layers "
+        "saw 0 sites. Raise max_sites at export (0 derives the bound) or feed fewer voxels\n",
+        label.text, *overflow, static_cast<long long>(bound));
 }
 
 }  // namespace
 
-cudaError_t trapOnOverflow(const int32_t* d_overflow, int64_t bound, cudaStream_t stream) {
-  return detail::launch<trapOnOverflowKernel>(1, 1, 0, stream, d_overflow, bound);
+cudaError_t reportOverflow(const int32_t* d_overflow, int64_t bound, const char* context, cudaStream_t stream) {
+  Label label{};
+  std::strncpy(label.text, context ? context : "sparsetrt::SparseRulebook", sizeof(label.text) - 1);
+  return detail::launch<reportOverflowKernel>(1, 1, 0, stream, d_overflow, bound, label);
 }
 
 }  // namespace kernels

@@ -50,6 +50,8 @@ static_assert(sortBoundHolds<SortPolicies::Policy1000>(), "CUB's sm_100 radix-so
 // ------------------------------------------------------------------------------- regular, transposed
 // The output site that input `row` reaches through flat offset k, if any.
 __device__ __forceinline__ bool outputSite(const int32_t* row, int64_t k, const RulebookGeometry& g, int32_t* target) {
+  // A negative batch index reaches nothing (kernels.h): its key would wrap past the sort's bit range.
+  if (row[0] < 0) return false;
   int32_t taps[kMaxSpatialDims];
   detail::splitOffset(k, g, taps);
   for (int d = 0; d < g.ndim; ++d) {

@@ -73,7 +73,10 @@ bool SparseRulebookPlugin::supportsFormatCombination(int32_t pos, const nvinfer1
 
 size_t SparseRulebookPlugin::getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc* inputs, int32_t,
                                               const nvinfer1::DynamicPluginTensorDesc*, int32_t) const noexcept {
-  const int64_t n = inputs[0].max.d[0];
+  // The same N configurePlugin recorded (an unknown bound, -1, sizes for none: enqueue then refuses).
+  WorkspaceBound sized;
+  sized.configured(inputs[0].max.d[0]);
+  const int64_t n = sized.sizedFor();
   return kFlagBytes + kernels::sparseRulebookWorkspaceSize(n, geometry_, outputBound(n));
 }
 
@@ -82,30 +85,41 @@ int32_t SparseRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_de
                                       cudaStream_t stream) noexcept {
   return guard(context(), [&] {
     const int64_t n = input_desc[0].dims.d[0];
+    bound_.check(context(), n);
     const int64_t bound = outputBound(n);
     auto* d_overflow = static_cast<int32_t*>(workspace);
     void* kernel_ws = static_cast<char*>(workspace) + kFlagBytes;
-    cudaError_t err = kernels::sparseRulebook(static_cast<const int32_t*>(inputs[0]), n, geometry_, bound,
-                                              static_cast<int32_t*>(outputs[0]), static_cast<int32_t*>(outputs[1]),
-                                              static_cast<int32_t*>(outputs[2]), d_overflow, kernel_ws,
-                                              kernels::sparseRulebookWorkspaceSize(n, geometry_, bound), stream);
+    // What TensorRT allocated (sized for the recorded N), not what this N needs: the kernel library then refuses
+    // a workspace too small for N itself.
+    const int64_t sized = bound_.sizedFor();
+    cudaError_t err = kernels::sparseRulebook(
+        static_cast<const int32_t*>(inputs[0]), n, geometry_, bound, static_cast<int32_t*>(outputs[0]),
+        static_cast<int32_t*>(outputs[1]), static_cast<int32_t*>(outputs[2]), d_overflow, kernel_ws,
+        kernels::sparseRulebookWorkspaceSize(sized, geometry_, outputBound(sized)), stream);
     checkCuda(err);
 
-    // More sites than the bound is an error, never a truncation. TensorRT reads num_out back right after
-    // this plugin anyway (a data-dependent shape), so checking the flag here costs no extra round trip in
-    // practice. Inside a CUDA graph capture nothing may synchronize: a device-side guard stops the
-    // stream with a printed message instead.
+    // More sites than the bound is an error, never a truncation: the kernel then writes M = 0 and the count
+    // found. How it is reported depends on where this runs (README.md, "Data-dependent output count"):
+    // - build phase: the builder times tactics on inputs that may be uninitialized, so an "overflow" means
+    //   nothing; no read-back, no error (consumers see M = 0).
+    if (phase() == nvinfer1::TensorRTPhase::kBUILD) return;
+    // - inside a CUDA-graph capture nothing may synchronize: a device-side report prints the facts at the next
+    //   synchronization and consumers see M = 0. Never a trap, which would kill the process's CUDA context.
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    err = cudaStreamIsCapturing(stream, &capture);
-    checkCuda(err);
+    checkCuda(cudaStreamIsCapturing(stream, &capture));
     if (capture != cudaStreamCaptureStatusNone) {
-      err = kernels::trapOnOverflow(d_overflow, bound, stream);
-      checkCuda(err);
+      checkCuda(kernels::reportOverflow(d_overflow, bound, context().c_str(), stream));
       return;
     }
+    // - otherwise: read the flag back (TensorRT synchronizes on num_out right after this plugin anyway) and fail
+    //   the enqueue. Relaxed capture mode for this thread: the copy and the sync are legal on this stream, and
+    //   must neither fail nor invalidate a global-mode capture another thread of the process has open.
     int32_t overflow = 0;
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    checkCuda(cudaThreadExchangeStreamCaptureMode(&mode));
     err = cudaMemcpyAsync(&overflow, d_overflow, sizeof(overflow), cudaMemcpyDeviceToHost, stream);
     if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
+    cudaThreadExchangeStreamCaptureMode(&mode);  // restore the caller's mode
     checkCuda(err);
     if (overflow != 0)
       throw std::runtime_error(

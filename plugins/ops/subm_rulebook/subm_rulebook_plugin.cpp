@@ -43,7 +43,10 @@ bool SubmRulebookPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::
 
 size_t SubmRulebookPlugin::getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc* inputs, int32_t,
                                             const nvinfer1::DynamicPluginTensorDesc*, int32_t) const noexcept {
-  return kernels::submRulebookWorkspaceSize(inputs[0].max.d[0]);
+  // The same N configurePlugin recorded (an unknown bound, -1, sizes for none: enqueue then refuses).
+  WorkspaceBound sized;
+  sized.configured(inputs[0].max.d[0]);
+  return kernels::submRulebookWorkspaceSize(sized.sizedFor());
 }
 
 int32_t SubmRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc, const nvinfer1::PluginTensorDesc*,
@@ -51,10 +54,12 @@ int32_t SubmRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc
                                     cudaStream_t stream) noexcept {
   return guard(context(), [&] {
     const int64_t n = input_desc[0].dims.d[0];
-    // TensorRT sized the workspace for the profile's largest N, which is at least this N's need.
+    bound_.check(context(), n);
+    // What TensorRT allocated (the size for the recorded N), not what this N needs: the kernel library then
+    // refuses a workspace too small for N itself.
     const cudaError_t err =
         kernels::submRulebook(static_cast<const int32_t*>(inputs[0]), n, geometry_, static_cast<int32_t*>(outputs[0]),
-                              workspace, kernels::submRulebookWorkspaceSize(n), stream);
+                              workspace, kernels::submRulebookWorkspaceSize(bound_.sizedFor()), stream);
     checkCuda(err);
   });
 }

@@ -6,7 +6,7 @@
 // determinism, the max_out / out_capacity overflow contract, refusal of a too-small workspace, the
 // device-free radix-sort scratch bound against CUB's own query, and a CUDA-graph capture of every entry point.
 //
-//   test_kernels [group ...]   groups: subm sparse bound conv pool densify graph (the default: all of
+//   test_kernels [group ...]   groups: subm sparse bound conv pool densify untrusted graph (the default: all of
 //                              them) and conv_quick (a small subset of conv, for racecheck)
 //
 // Exits 77 (CTest: skipped) where no CUDA device is present, 1 on any failure.
@@ -776,6 +776,89 @@ void testGraph(std::mt19937& rng) {
   CUDA_OK(cudaGraphDestroy(graph));
 }
 
+// ------------------------------------------------------------------------------- untrusted maps
+// TensorRT runs plugins on uninitialized inputs while it times tactics: a map entry outside [0, N) must act
+// exactly as -1 (kernels.h), never be read through. Each case poisons some entries of a valid map (N, N + 7,
+// INT32_MAX, random garbage >= N) and expects the same bits as the map with those entries set to -1 (whose
+// results the conv/pool groups check against brute force); memcheck (run_gpu_checks.sh) sees any stray read.
+// Also: rows with a negative batch index reach no output site of SparseRulebook.
+std::vector<int32_t> poison(std::mt19937& rng, std::vector<int32_t>* nb, int64_t n) {
+  std::vector<int32_t> clean = *nb;
+  std::uniform_int_distribution<int> pick(0, 5);
+  const int32_t garbage[] = {static_cast<int32_t>(n), static_cast<int32_t>(n + 7), INT32_MAX};
+  for (std::size_t i = 0; i < nb->size(); ++i) {
+    const int p = pick(rng);
+    if (p >= 4) continue;
+    (*nb)[i] = p < 3 ? garbage[p] : std::uniform_int_distribution<int32_t>(static_cast<int32_t>(n), INT32_MAX)(rng);
+    clean[i] = -1;
+  }
+  return clean;
+}
+
+template <typename T>
+void untrustedConvCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n, int64_t m, int64_t c_in,
+                       int64_t c_out, int64_t kvol) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<T> x(n * c_in), w(c_out * kvol * c_in), b(c_out);
+  for (T& v : x) v = fromF<T>(u(rng));
+  for (T& v : w) v = fromF<T>(u(rng));
+  for (T& v : b) v = fromF<T>(u(rng));
+  std::vector<int32_t> nb = makeMap(rng, n, m, kvol, MapMode::kRandom, 0.5);
+  const std::vector<int32_t> clean = poison(rng, &nb, n);
+  Dev<T> d_x(x), d_w(w), d_b(b), d_out(m * c_out), d_ref(m * c_out);
+  Dev<int32_t> d_nb(nb), d_clean(clean);
+  CUDA_OK(K::sparseConv(dtype, d_x.p, n, c_in, d_nb.p, kvol, m, d_w.p, d_b.p, c_out, Activation::kNone, 0.0f, d_out.p,
+                        nullptr, 0, stream));
+  CUDA_OK(K::sparseConv(dtype, d_x.p, n, c_in, d_clean.p, kvol, m, d_w.p, d_b.p, c_out, Activation::kNone, 0.0f,
+                        d_ref.p, nullptr, 0, stream));
+  EXPECT(sameBits(d_out.get(), d_ref.get()), "%s (dtype %d): entries outside [0, N) were not treated as -1", name,
+         int(dtype));
+}
+
+template <typename T>
+void untrustedPoolCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n, int64_t m, int64_t c,
+                       int64_t kvol) {
+  std::vector<T> x(n * c);
+  for (T& v : x) v = fromF<T>(std::uniform_real_distribution<float>(-5.0f, 5.0f)(rng));
+  std::vector<int32_t> nb = makeMap(rng, n, m, kvol, MapMode::kRandom, 0.5);
+  const std::vector<int32_t> clean = poison(rng, &nb, n);
+  Dev<T> d_x(x), d_out(m * c), d_ref(m * c);
+  Dev<int32_t> d_nb(nb), d_clean(clean);
+  CUDA_OK(K::sparseMaxPool(dtype, d_x.p, n, c, d_nb.p, kvol, m, d_out.p, nullptr, 0, stream));
+  CUDA_OK(K::sparseMaxPool(dtype, d_x.p, n, c, d_clean.p, kvol, m, d_ref.p, nullptr, 0, stream));
+  EXPECT(sameBits(d_out.get(), d_ref.get()), "%s (dtype %d): entries outside [0, N) were not treated as -1", name,
+         int(dtype));
+}
+
+void testUntrusted(std::mt19937& rng) {
+  untrustedConvCase<float>(rng, "untrusted map conv 13->7, K=27", DataType::kFloat32, 300, 200, 13, 7, 27);
+  untrustedConvCase<__half>(rng, "untrusted map conv fp16 16->32, K=27", DataType::kFloat16, 300, 200, 16, 32, 27);
+  untrustedConvCase<__half>(rng, "untrusted map conv fp16 13->67, K=8", DataType::kFloat16, 100, 130, 13, 67, 8);
+  untrustedConvCase<float>(rng, "untrusted map conv, N=0", DataType::kFloat32, 0, 50, 8, 8, 27);
+  untrustedPoolCase<float>(rng, "untrusted map pool, K=27", DataType::kFloat32, 300, 200, 13, 27);
+  untrustedPoolCase<__half>(rng, "untrusted map pool fp16, K=8", DataType::kFloat16, 100, 90, 5, 8);
+  untrustedPoolCase<float>(rng, "untrusted map pool, N=0", DataType::kFloat32, 0, 40, 3, 27);
+
+  // SparseRulebook: valid rows, then rows with negative batch indices (they reach nothing).
+  const auto a = sparseAttrs({20, 40, 36}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false, 2);
+  const int64_t n_valid = 500;
+  std::vector<int32_t> idx = makeSites(rng, {0, 1}, a.spatial_shape, n_valid, 0.1);
+  std::vector<Site> outs;
+  std::vector<int32_t> expect;
+  referenceSparse(idx, n_valid, a, &outs, &expect);
+  for (int32_t batch : {-1, INT32_MIN, -7}) idx.insert(idx.end(), {batch, 3, 5, 7});
+  const int64_t n = static_cast<int64_t>(idx.size()) / 4, m = static_cast<int64_t>(outs.size());
+  const RulebookGeometry g = makeGeometry(a);
+  const int64_t cap = sparseRulebookOutputBound(a, n);
+  Dev<char> ws(K::sparseRulebookWorkspaceSize(n, g, cap));
+  Dev<int32_t> d_idx(idx), d_out(cap * 4), d_nb(27 * cap), d_count(2);
+  CUDA_OK(K::sparseRulebook(d_idx.p, n, g, cap, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n, stream));
+  const auto count = d_count.get();
+  EXPECT(count[0] == m && count[1] == 0, "negative batch rows: num_out %d overflow %d, expected %lld", count[0],
+         count[1], (long long)m);
+  EXPECT(d_nb.get(27 * m) == expect, "negative batch rows: neighbours differ from those of the valid rows");
+}
+
 int main(int argc, char** argv) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -791,14 +874,10 @@ int main(int argc, char** argv) {
     void (*fn)(std::mt19937&);
     bool by_default;  // conv_quick repeats a subset of conv, for racecheck
   };
-  const Group groups[] = {{"subm", testSubm, true},
-                          {"sparse", testSparse, true},
-                          {"bound", testSortBound, true},
-                          {"conv", testConv, true},
-                          {"conv_quick", testConvQuick, false},
-                          {"pool", testPool, true},
-                          {"densify", testDensify, true},
-                          {"graph", testGraph, true}};
+  const Group groups[] = {
+      {"subm", testSubm, true},       {"sparse", testSparse, true},         {"bound", testSortBound, true},
+      {"conv", testConv, true},       {"conv_quick", testConvQuick, false}, {"pool", testPool, true},
+      {"densify", testDensify, true}, {"untrusted", testUntrusted, true},   {"graph", testGraph, true}};
   for (int i = 1; i < argc; ++i)
     if (std::none_of(std::begin(groups), std::end(groups),
                      [&](const Group& g) { return argv[i] == std::string(g.name); })) {

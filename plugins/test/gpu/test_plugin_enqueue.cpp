@@ -1,14 +1,18 @@
 // The plugins' enqueue paths on a GPU. Each plugin, created through its creator and driven as TensorRT
 // drives it (configurePlugin, getWorkspaceSize, onShapeChange, enqueue), must produce exactly what the
 // kernel library produces from the same inputs (test_kernels checks those against CPU models). This
-// checks the glue: argument plumbing, the optional bias, workspace carving, the overflow report.
+// checks the glue: argument plumbing, the optional bias (also when only the engine says so), workspace carving,
+// the overflow report (an error at run time; nothing in the build phase; a device print, no trap, under
+// capture) and that the read-back leaves another thread's global-mode capture alone.
 // Exits 77 (CTest: skipped) where no CUDA device is present.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -227,6 +231,144 @@ int main() {
              {d_sites.p}, {idx_p.p, nb_p.p, m_p.p}) == 0 &&
              m_p.get<int32_t>(1)[0] == 0,
          "SparseRulebook with N = 0");
+
+  // Build phase: the builder runs plugins on whatever its inputs hold while it times tactics. An "overflow"
+  // then is no error and nothing is read back: enqueue succeeds and consumers see M = 0.
+  {
+    IPluginV3* tuning = creators()["SparseRulebook"]->createPlugin("tuning", small.collection(), TensorRTPhase::kBUILD);
+    EXPECT(tuning != nullptr, "build-phase SparseRulebook created");
+    if (tuning) {
+      CUDA_OK(cudaMemset(m10.p, 0x5A, 4));
+      EXPECT(run(tuning, {plain(DataType::kINT32, {n, 4})},
+                 {plain(DataType::kINT32, {10, 4}), plain(DataType::kINT32, {27, 10}), plain(DataType::kINT32, {})},
+                 {d_sites.p}, {i10.p, n10.p, m10.p}) == 0 &&
+                 m10.get<int32_t>(1)[0] == 0,
+             "build-phase SparseRulebook over max_out: no error, M = 0");
+      delete tuning;
+    }
+  }
+
+  // Overflow inside a CUDA-graph capture: enqueue succeeds (it cannot synchronize), the graph runs without a
+  // trap (the context stays usable), consumers see M = 0, and the device prints the overflow.
+  {
+    IPluginV3* graphed = make("SparseRulebook", small);
+    std::vector<DynamicPluginTensorDesc> din(1), dout(3);
+    const std::vector<PluginTensorDesc> ins{plain(DataType::kINT32, {n, 4})};
+    const std::vector<PluginTensorDesc> outs{plain(DataType::kINT32, {10, 4}), plain(DataType::kINT32, {27, 10}),
+                                             plain(DataType::kINT32, {})};
+    din[0].desc = ins[0];
+    din[0].min = din[0].opt = din[0].max = ins[0].dims;
+    for (int i = 0; i < 3; ++i) {
+      dout[i].desc = outs[i];
+      dout[i].min = dout[i].opt = dout[i].max = outs[i].dims;
+    }
+    EXPECT(build(graphed)->configurePlugin(din.data(), 1, dout.data(), 3) == 0, "configure");
+    Buffer ws(build(graphed)->getWorkspaceSize(din.data(), 1, dout.data(), 3));
+    EXPECT(runtime(graphed)->onShapeChange(ins.data(), 1, outs.data(), 3) == 0, "onShapeChange");
+    cudaStream_t s = nullptr;
+    CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    CUDA_OK(cudaMemset(m10.p, 0x5A, 4));
+    const void* in_ptrs[1] = {d_sites.p};
+    void* out_ptrs[3] = {i10.p, n10.p, m10.p};
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    const int32_t status = runtime(graphed)->enqueue(ins.data(), outs.data(), in_ptrs, out_ptrs, ws.p, s);
+    CUDA_OK(cudaStreamEndCapture(s, &graph));
+    EXPECT(status == 0, "SparseRulebook enqueue under capture must not fail");
+    CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    CUDA_OK(cudaGraphLaunch(exec, s));
+    EXPECT(cudaStreamSynchronize(s) == cudaSuccess, "the captured overflow must not trap");
+    EXPECT(m10.get<int32_t>(1)[0] == 0, "consumers see M = 0 after a captured overflow");
+    void* probe = nullptr;
+    EXPECT(cudaMalloc(&probe, 16) == cudaSuccess, "the CUDA context is still usable after a captured overflow");
+    cudaFree(probe);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(s);
+    delete graphed;
+  }
+
+  // The runtime read-back (outside capture) must not break a global-mode capture another thread has open:
+  // everything else (configure, workspace, shapes) happens before that capture begins, only enqueue during it.
+  {
+    IPluginV3* eager = make("SparseRulebook", rf);
+    std::vector<DynamicPluginTensorDesc> din(1), dout(3);
+    const std::vector<PluginTensorDesc> ins{plain(DataType::kINT32, {n, 4})};
+    const std::vector<PluginTensorDesc> outs{plain(DataType::kINT32, {bound, 4}), plain(DataType::kINT32, {27, bound}),
+                                             plain(DataType::kINT32, {})};
+    din[0].desc = ins[0];
+    din[0].min = din[0].opt = din[0].max = ins[0].dims;
+    for (int i = 0; i < 3; ++i) {
+      dout[i].desc = outs[i];
+      dout[i].min = dout[i].opt = dout[i].max = outs[i].dims;
+    }
+    EXPECT(build(eager)->configurePlugin(din.data(), 1, dout.data(), 3) == 0, "configure");
+    Buffer ws(build(eager)->getWorkspaceSize(din.data(), 1, dout.data(), 3));
+    EXPECT(runtime(eager)->onShapeChange(ins.data(), 1, outs.data(), 3) == 0, "onShapeChange");
+    cudaStream_t mine = nullptr, other = nullptr;
+    CUDA_OK(cudaStreamCreateWithFlags(&mine, cudaStreamNonBlocking));
+    CUDA_OK(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking));
+    Buffer scratch(64);
+    cudaError_t begin = cudaErrorUnknown, end = cudaErrorUnknown;
+    cudaGraph_t graph = nullptr;
+    std::atomic<int> stage{0};
+    std::thread capturer([&] {
+      begin = cudaStreamBeginCapture(other, cudaStreamCaptureModeGlobal);
+      cudaMemsetAsync(scratch.p, 0, 64, other);
+      stage = 1;
+      while (stage.load() != 2) std::this_thread::yield();
+      end = cudaStreamEndCapture(other, &graph);
+    });
+    while (stage.load() != 1) std::this_thread::yield();
+    const void* in_ptrs[1] = {d_sites.p};
+    void* out_ptrs[3] = {idx_p.p, nb_p.p, m_p.p};
+    const int32_t status = runtime(eager)->enqueue(ins.data(), outs.data(), in_ptrs, out_ptrs, ws.p, mine);
+    stage = 2;
+    capturer.join();
+    CUDA_OK(cudaStreamSynchronize(mine));
+    EXPECT(status == 0, "SparseRulebook enqueue while another thread captures");
+    EXPECT(begin == cudaSuccess && end == cudaSuccess, "the other thread's capture survived (begin %s, end %s)",
+           cudaGetErrorString(begin), cudaGetErrorString(end));
+    EXPECT(m_p.get<int32_t>(1)[0] == m, "SparseRulebook num_out while another thread captures");
+    if (graph) cudaGraphDestroy(graph);
+    cudaStreamDestroy(mine);
+    cudaStreamDestroy(other);
+    delete eager;
+  }
+
+  // A deserialized SparseConv knows about its bias before any shape change (the engine carries it).
+  {
+    IPluginV3* configured = make("SparseConv", cf);
+    std::vector<DynamicPluginTensorDesc> din(4), dout(1);
+    const std::vector<PluginTensorDesc> ins{plain(DataType::kFLOAT, {n, c_in}), plain(DataType::kINT32, {27, n}),
+                                            plain(DataType::kFLOAT, {c_out, 27, c_in}),
+                                            plain(DataType::kFLOAT, {c_out})};
+    for (int i = 0; i < 4; ++i) {
+      din[i].desc = ins[i];
+      din[i].min = din[i].opt = din[i].max = ins[i].dims;
+    }
+    dout[0].desc = plain(DataType::kFLOAT, {n, c_out});
+    EXPECT(build(configured)->configurePlugin(din.data(), 4, dout.data(), 1) == 0, "configure with bias");
+    IPluginV3* restored = creators()["SparseConv"]->createPlugin("conv", runtime(configured)->getFieldsToSerialize(),
+                                                                 TensorRTPhase::kRUNTIME);
+    EXPECT(restored != nullptr, "deserialized SparseConv");
+    if (restored) {
+      Buffer out_r(n * c_out * 4), out_k(n * c_out * 4);
+      const void* in_ptrs[4] = {d_feats.p, map_k.p, d_weight.p, d_bias.p};
+      void* out_ptrs[1] = {out_r.p};
+      const PluginTensorDesc out_desc = plain(DataType::kFLOAT, {n, c_out});
+      EXPECT(runtime(restored)->enqueue(ins.data(), &out_desc, in_ptrs, out_ptrs, nullptr, nullptr) == 0,
+             "deserialized SparseConv enqueue");
+      CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p), 27, n,
+                            d_weight.p, d_bias.p, c_out, sparsetrt::Activation::kLeakyRelu, 0.1f, out_k.p, nullptr, 0,
+                            nullptr));
+      CUDA_OK(cudaDeviceSynchronize());
+      EXPECT(out_r.get<float>(n * c_out) == out_k.get<float>(n * c_out), "deserialized SparseConv adds its bias");
+      delete restored;
+    }
+    delete configured;
+  }
 
   for (IPluginV3* p : {subm, down, inv, pool, dense, capped, empty}) delete p;
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);

@@ -27,6 +27,14 @@ struct OpSpec {
 // The ONNX domain, which TensorRT's parser also uses as the plugin namespace.
 inline constexpr char kPluginNamespace[] = "sparsetrt";
 
+// The schema's lookup attributes: every exported node carries them (string attributes) so that TensorRT's ONNX
+// parser finds our creators. TensorRT 10.3-10.9 read the namespace only from `plugin_namespace` (default "");
+// 10.10 and later, and TensorRT-RTX, fall back to the node's domain. They select the creator and are not plugin
+// parameters: creators do not declare them (the parser hands a creator only the fields it declares), and accept
+// them, checking their values, when a caller passes them anyway (docs/deployment.md).
+inline constexpr const char* kLookupFields[] = {"plugin_namespace", "plugin_version"};
+inline constexpr std::size_t kNumLookupFields = sizeof(kLookupFields) / sizeof(kLookupFields[0]);
+
 inline constexpr FieldSpec kSubmRulebookFields[] = {
     {"spatial_shape", FieldType::kInt32Array},
     {"kernel_size", FieldType::kInt32Array},

@@ -9,8 +9,12 @@
 //    with cudaErrorInvalidValue before anything is enqueued;
 //  - results are deterministic: no output depends on the order in which threads run;
 //  - neighbour maps are output-stationary, int32 [K, M], row k at d_neighbors + k * M, -1 = no input;
+//    every consumer of a map treats an entry outside [0, N) (negative, >= N, garbage) as "no input" and never
+//    reads through it: memory safety never depends on the map's contents. TensorRT runs plugins on
+//    uninitialized inputs while it times tactics, and a map may come from anywhere;
 //  - site coordinates are int32 rows (batch, c_0, ..., c_{D-1}) that are valid for the geometry (inside the
-//    grid, no duplicates), as SparseTensor guarantees; invalid rows are not detected here.
+//    grid, no duplicates), as SparseTensor guarantees; invalid rows are not detected, and give unspecified
+//    (but in-bounds) results: no function reads or writes outside its buffers whatever the coordinates.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -39,7 +43,7 @@ cudaError_t submRulebook(const int32_t* d_indices, int64_t num_in, const Ruleboo
 // true count whenever it is below the hash table's capacity (hashCapacity(keys) >= 2 * out_capacity, see
 // sparsetrt/workspace.h), else a lower bound (the table filled up; insertion stops there rather than
 // needing room for every site), clamped to INT32_MAX. It is an error the caller must report, never a
-// truncation. Otherwise *d_overflow = 0.
+// truncation. Otherwise *d_overflow = 0. A row with a negative batch index reaches no output site.
 // The workspace size is pure arithmetic (no CUDA device needed: TensorRT-RTX builds engines on CPU-only
 // machines): a hash table and two key buffers for keys = max(1, min(num_in * maxOutputsPerInput(g),
 // out_capacity)) entries, plus a device-free bound on CUB's radix-sort scratch. At enqueue, sparseRulebook
@@ -58,7 +62,8 @@ cudaError_t inverseRulebook(const int32_t* d_neighbors, int64_t kernel_volume, i
 
 // ------------------------------------------------------------------------------------------ compute
 
-// SparseConv: d_out[m] = act(bias + sum_k weight[:, k, :] @ features[neighbors[k, m]]), features
+// SparseConv: d_out[m] = act(bias + sum over k with 0 <= neighbors[k, m] < num_in of weight[:, k, :] @
+// features[neighbors[k, m]]) (other entries: no input, see above), features
 // [N, C_in], weight [C_out, K, C_in], bias [C_out] or null, output [M, C_out]; all of `dtype`, accumulated
 // in fp32. Any channel count and kernel volume, no alignment requirement. fp32 runs exact fp32 arithmetic on
 // CUDA cores (never TF32); fp16 runs on tensor cores (mma.sync, fp32 accumulation) on sm_80 and newer. No
@@ -69,7 +74,8 @@ cudaError_t sparseConv(DataType dtype, const void* d_features, int64_t num_in, i
                        Activation activation, float alpha, void* d_out, void* d_workspace, std::size_t workspace_size,
                        cudaStream_t stream);
 
-// SparseMaxPool: d_out[m, c] = max over active inputs of features[neighbors[k, m], c] (0 if none).
+// SparseMaxPool: d_out[m, c] = max over active inputs (0 <= neighbors[k, m] < num_in) of
+// features[neighbors[k, m], c], 0 if none.
 std::size_t sparseMaxPoolWorkspaceSize();
 cudaError_t sparseMaxPool(DataType dtype, const void* d_features, int64_t num_in, int64_t channels,
                           const int32_t* d_neighbors, int64_t kernel_volume, int64_t num_out, void* d_out,
