@@ -9,8 +9,8 @@ The kernels are the ones the TensorRT plugins call, behind a small C ABI
   (``plugins/cpu_backend``): how every machine, CI included, checks them.
 
 Standard ops run as in ``ReferenceSession`` (onnxruntime). Tensors produced by a kernel stay in device memory
-for the next kernel that reads them (rulebooks are shared by several convs) and are copied to the host for
-the standard ops and the outputs. Both libraries come out of ``cmake -S plugins -B build/plugins`` (the CPU
+for the next kernel that reads them (rulebooks are shared by several convs); only those a standard op or the
+caller reads are copied to the host. Both libraries come out of ``cmake -S plugins -B build/plugins`` (the CPU
 one where the CPU backend is built, the CUDA one where nvcc is found).
 """
 
@@ -137,8 +137,15 @@ class KernelSession(ReferenceSession):
             library = KernelLibrary(library if library is not None else find_kernel_library("cpu"))
         self.library = library
         self.last_times_ms: dict[str, float] = {}
+        self._constants: dict[str, DeviceArray] = {}
 
     def _new_run_state(self) -> _RunState:
+        if not hasattr(self, "_host_needed"):
+            # Kernel outputs go back to the host only where a standard op or the caller reads them.
+            self._host_needed = set(self._outputs)
+            for step in self._steps:
+                if not isinstance(step, onnx.NodeProto):
+                    self._host_needed.update(step.inputs)
         return _RunState()
 
     def _finish_run(self, state: _RunState) -> None:
@@ -149,6 +156,10 @@ class KernelSession(ReferenceSession):
         lib = self.library
 
         def dev(name: str) -> DeviceArray:
+            if name in self._initializers:  # weights: uploaded once per session
+                if name not in self._constants:
+                    self._constants[name] = lib.upload(self._initializers[name])
+                return self._constants[name]
             if name not in state.device:
                 state.device[name] = lib.upload(values[name])
             return state.device[name]
@@ -163,7 +174,8 @@ class KernelSession(ReferenceSession):
                 continue
             if isinstance(value, DeviceArray):
                 state.device[name] = value
-                values[name] = value.numpy()
+                if name in self._host_needed:
+                    values[name] = value.numpy()
             else:
                 values[name] = value
         state.times_ms[node.name or node.output[0]] = (time.perf_counter() - start) * 1e3
@@ -209,17 +221,16 @@ def _sparse_rulebook(lib, node, attrs, values, dev) -> list:
 def _inverse_rulebook(lib, node, attrs, values, dev) -> list:
     neighbors = dev(node.input[0])
     k, m = neighbors.shape
-    n = values[node.input[1]].shape[0]
+    n = dev(node.input[1]).shape[0]
     out = lib.empty((k, n), np.int32)
     lib.call("spt_inverse_rulebook", neighbors.ptr, ctypes.c_int64(k), ctypes.c_int64(m), ctypes.c_int64(n), out.ptr)
     return [out]
 
 
-def _dtype(values: dict[str, np.ndarray], name: str) -> int:
-    dtype = values[name].dtype
-    if dtype not in _DTYPES:
-        raise KernelError(f"features are {dtype}; the kernels take float32 or float16")
-    return _DTYPES[dtype]
+def _dtype(features: DeviceArray) -> int:
+    if features.dtype not in _DTYPES:
+        raise KernelError(f"features are {features.dtype}; the kernels take float32 or float16")
+    return _DTYPES[features.dtype]
 
 
 def _sparse_conv(lib, node, attrs, values, dev) -> list:
@@ -229,7 +240,7 @@ def _sparse_conv(lib, node, attrs, values, dev) -> list:
     n, m = features.shape[0], neighbors.shape[1]
     out = lib.empty((m, c_out), features.dtype)
     lib.call(
-        "spt_sparse_conv", _dtype(values, node.input[0]), features.ptr, ctypes.c_int64(n), ctypes.c_int64(c_in),
+        "spt_sparse_conv", _dtype(features), features.ptr, ctypes.c_int64(n), ctypes.c_int64(c_in),
         neighbors.ptr, ctypes.c_int64(k), ctypes.c_int64(m), weight.ptr, _ptr(bias), ctypes.c_int64(c_out),
         int(attrs["activation"]), ctypes.c_float(attrs["alpha"]), out.ptr,
     )  # fmt: skip
@@ -242,7 +253,7 @@ def _sparse_max_pool(lib, node, attrs, values, dev) -> list:
     k, m = neighbors.shape
     out = lib.empty((m, c), features.dtype)
     lib.call(
-        "spt_sparse_max_pool", _dtype(values, node.input[0]), features.ptr, ctypes.c_int64(n), ctypes.c_int64(c),
+        "spt_sparse_max_pool", _dtype(features), features.ptr, ctypes.c_int64(n), ctypes.c_int64(c),
         neighbors.ptr, ctypes.c_int64(k), ctypes.c_int64(m), out.ptr,
     )  # fmt: skip
     return [out]
@@ -254,7 +265,7 @@ def _densify(lib, node, attrs, values, dev) -> list:
     shape, batch = list(attrs["spatial_shape"]), int(attrs["batch_size"])
     out = lib.empty((batch, c, *shape), features.dtype)
     lib.call(
-        "spt_densify", _dtype(values, node.input[0]), features.ptr, indices.ptr, ctypes.c_int64(n),
+        "spt_densify", _dtype(features), features.ptr, indices.ptr, ctypes.c_int64(n),
         ctypes.c_int64(c), len(shape), _ints(shape), batch, out.ptr,
     )  # fmt: skip
     return [out]

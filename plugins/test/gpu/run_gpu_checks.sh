@@ -8,9 +8,12 @@
 #      plainly and under memcheck; the plugin library itself is built when TensorRT headers are found
 #      (set TENSORRT_ROOT);
 #   5. the benchmark (a markdown table);
+#   6. whole exported networks through the kernels (KernelSession with libsparsetrt_kernels_cuda.so) against
+#      the reference runtime, with times: files made by `benchmarks/bench_kernel_session.py export DIR`
+#      (MODELS_DIR), which needs spconv; this step needs only Python with torch, onnx and onnxruntime;
 #   and a summary. Exits non-zero if any step failed.
 #
-#   plugins/test/gpu/run_gpu_checks.sh [step ...]    steps: build test memcheck racecheck plugins bench
+#   plugins/test/gpu/run_gpu_checks.sh [step ...]    steps: build test plugins models bench memcheck racecheck
 #                                                    (default: all, in that order; later steps need build)
 # Environment:
 #   BUILD_DIR      build folder (default: <repo>/build/gpu_checks; build/ is git-ignored)
@@ -18,6 +21,10 @@
 #   TENSORRT_ROOT  a TensorRT install (or headers) root: also builds libsparsetrt_plugins.so
 #   BENCH_RUNS     timed runs per benchmark row (default 50)
 #   JOBS           parallel build jobs (default: all cores)
+#   MODELS_DIR     exported networks for the models step (skipped when unset)
+#   PYTHON         the Python for the models step (default python3; sparsetrt must be importable)
+#   MODELS_REPEATS timed runs per file and frame in the models step (default 5)
+#   SANITIZER_TIMEOUT  seconds each compute-sanitizer run may take (default 600)
 #   LOG_DIR        where each step's full log goes (default: $BUILD_DIR/logs; also copied to $OUT if that
 #                  names a folder, as a remote runner may collect it)
 set -u -o pipefail
@@ -30,10 +37,10 @@ logs="${LOG_DIR:-$build/logs}"
 jobs="${JOBS:-$(nproc 2>/dev/null || echo 4)}"
 
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(build test memcheck racecheck plugins bench)
+[ ${#steps[@]} -eq 0 ] && steps=(build test plugins models bench memcheck racecheck)
 for s in "${steps[@]}"; do
-  case "$s" in build | test | memcheck | racecheck | plugins | bench) ;; *)
-    echo "unknown step '$s' (steps: build test memcheck racecheck plugins bench)"
+  case "$s" in build | test | memcheck | racecheck | plugins | models | bench) ;; *)
+    echo "unknown step '$s' (steps: build test plugins models bench memcheck racecheck)"
     exit 2
     ;;
   esac
@@ -108,39 +115,6 @@ if want test; then
   fi
 fi
 
-# ------------------------------------------------------------------------------- compute-sanitizer
-sanitize() {  # sanitize <log> <tool args...> -- <command...>
-  local log="$1"
-  shift
-  if [ -z "$sanitizer" ]; then
-    echo "compute-sanitizer not found (looked in PATH and next to nvcc)" | tee "$logs/$log.log"
-    return 1
-  fi
-  run_logged "$log" "$sanitizer" --error-exitcode 99 "$@"
-}
-
-if want memcheck; then
-  if [ ! -x "$test_kernels" ]; then
-    record memcheck FAIL "$test_kernels not built"
-  elif sanitize memcheck --tool memcheck --leak-check full "$test_kernels"; then
-    record memcheck ok "$(grep -E 'ERROR SUMMARY' "$logs/memcheck.log" | tail -n1)"
-  else
-    record memcheck FAIL "see $logs/memcheck.log"
-  fi
-fi
-
-if want racecheck; then
-  # Shared-memory hazards of the conv kernels (the only ones that share memory between threads, besides
-  # CUB's): one small case per kernel variant keeps racecheck's slow instrumentation to a few minutes.
-  if [ ! -x "$test_kernels" ]; then
-    record racecheck FAIL "$test_kernels not built"
-  elif sanitize racecheck --tool racecheck --racecheck-report hazard "$test_kernels" conv_quick; then
-    record racecheck ok "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logs/racecheck.log" | tail -n1)"
-  else
-    record racecheck FAIL "see $logs/racecheck.log"
-  fi
-fi
-
 # ----------------------------------------------------------------------------------------- plugins
 # HOOK for the plugin layer: every executable named test_plugin_* anywhere in the build folder is a
 # plugin-level GPU test (through the plugins' enqueue paths). Each runs plainly and under memcheck; exit
@@ -175,6 +149,21 @@ if want plugins; then
   done
 fi
 
+# ------------------------------------------------------------------------------------------ models
+if want models; then
+  lib="$build/libsparsetrt_kernels_cuda.so"
+  if [ -z "${MODELS_DIR:-}" ]; then
+    record models skip "MODELS_DIR not set (benchmarks/bench_kernel_session.py export makes it)"
+  elif [ ! -f "$lib" ]; then
+    record models FAIL "$lib not built"
+  elif run_logged models "${PYTHON:-python3}" "$repo/benchmarks/bench_kernel_session.py" run "$MODELS_DIR" \
+    --library "$lib" --repeats "${MODELS_REPEATS:-5}"; then
+    record models ok "$(tail -n1 "$logs/models.log")"
+  else
+    record models FAIL "see $logs/models.log"
+  fi
+fi
+
 # ------------------------------------------------------------------------------------------- bench
 if want bench; then
   if [ ! -x "$bench_kernels" ]; then
@@ -183,6 +172,39 @@ if want bench; then
     record bench ok "table in $logs/bench.log"
   else
     record bench FAIL "see $logs/bench.log"
+  fi
+fi
+
+# ------------------------------------------------------------------------------- compute-sanitizer
+sanitize() {  # sanitize <log> <tool args...> -- <command...>
+  local log="$1"
+  shift
+  if [ -z "$sanitizer" ]; then
+    echo "compute-sanitizer not found (looked in PATH and next to nvcc)" | tee "$logs/$log.log"
+    return 1
+  fi
+  run_logged "$log" timeout "${SANITIZER_TIMEOUT:-600}" "$sanitizer" --error-exitcode 99 "$@"
+}
+
+if want memcheck; then
+  if [ ! -x "$test_kernels" ]; then
+    record memcheck FAIL "$test_kernels not built"
+  elif sanitize memcheck --tool memcheck --leak-check full "$test_kernels"; then
+    record memcheck ok "$(grep -E 'ERROR SUMMARY' "$logs/memcheck.log" | tail -n1)"
+  else
+    record memcheck FAIL "see $logs/memcheck.log"
+  fi
+fi
+
+if want racecheck; then
+  # Shared-memory hazards of the conv kernels (the only ones that share memory between threads, besides
+  # CUB's): one small case per kernel variant keeps racecheck's slow instrumentation to a few minutes.
+  if [ ! -x "$test_kernels" ]; then
+    record racecheck FAIL "$test_kernels not built"
+  elif sanitize racecheck --tool racecheck --racecheck-report hazard "$test_kernels" conv_quick; then
+    record racecheck ok "$(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$logs/racecheck.log" | tail -n1)"
+  else
+    record racecheck FAIL "see $logs/racecheck.log"
   fi
 fi
 
