@@ -102,6 +102,16 @@ fi
 test_kernels="$build/test/gpu/test_kernels"
 bench_kernels="$build/test/gpu/bench_kernels"
 
+sanitize() {  # sanitize <log> <tool args...> -- <command...>
+  local log="$1"
+  shift
+  if [ -z "$sanitizer" ]; then
+    echo "compute-sanitizer not found (looked in PATH and next to nvcc)" | tee "$logs/$log.log"
+    return 1
+  fi
+  run_logged "$log" timeout "${SANITIZER_TIMEOUT:-600}" "$sanitizer" --error-exitcode 99 "$@"
+}
+
 # -------------------------------------------------------------------------------------------- test
 if want test; then
   if run_logged ctest ctest --test-dir "$build" --output-on-failure; then
@@ -176,16 +186,6 @@ if want bench; then
 fi
 
 # ------------------------------------------------------------------------------- compute-sanitizer
-sanitize() {  # sanitize <log> <tool args...> -- <command...>
-  local log="$1"
-  shift
-  if [ -z "$sanitizer" ]; then
-    echo "compute-sanitizer not found (looked in PATH and next to nvcc)" | tee "$logs/$log.log"
-    return 1
-  fi
-  run_logged "$log" timeout "${SANITIZER_TIMEOUT:-600}" "$sanitizer" --error-exitcode 99 "$@"
-}
-
 if want memcheck; then
   if [ ! -x "$test_kernels" ]; then
     record memcheck FAIL "$test_kernels not built"
