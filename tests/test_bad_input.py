@@ -569,6 +569,20 @@ def test_densify_never_writes_outside_its_grid() -> None:
     assert dense.sum() == 4 and dense[0, :, 3, 2].tolist() == [1, 1]
 
 
+def test_running_out_of_memory_is_reported_as_such(files: Files, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dense output beyond the machine's memory (legal per the rules, which bound grids, not RAM): torch's
+    allocation failure becomes an OutOfMemoryError naming the node, not a bare RuntimeError."""
+    from sparsetrt.errors import OutOfMemoryError
+    from sparsetrt.runtime import ReferenceSession, load_tensors, reference_ops
+
+    def no_memory(*_args, **_kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(reference_ops, "densify", no_memory)
+    with pytest.raises(OutOfMemoryError, match=r"sparsetrt::Densify node '.*' ran out of memory: .*can't allocate"):
+        ReferenceSession(files.onnx).run(None, load_tensors(files.inputs))
+
+
 def test_every_public_entry_point_raises_our_errors(files: Files, tmp_path: Path) -> None:
     from sparsetrt.errors import InputError, ModelError, SparsetrtError
     from sparsetrt.runtime import ModelSpec, ReferenceSession, check_model, load_tensors, save_tensors, validate_inputs

@@ -67,6 +67,8 @@ def _attributes(rng: random.Random, op: str) -> list[tuple[str, Any]]:
             values[a.name] = _int(rng, (-1, 5))
         elif a.name == "alpha":
             values[a.name] = struct.unpack("<f", struct.pack("<f", rng.choice(FLOATS)))[0]  # a float32
+        elif a.type == "string":
+            continue  # the C++ side of string attributes (plugin_namespace, ...) is not in this driver
         else:
             raise AssertionError(f"no generator for {op}.{a.name}: extend _attributes")
     pairs = list(values.items())
@@ -129,12 +131,44 @@ def _python(op: str, node: str, pairs: list[tuple[str, Any]], shapes: list[list[
     return "ok"
 
 
+def _sparse(**changes: Any) -> list[tuple[str, Any]]:
+    attrs = {
+        "spatial_shape": [41, 1440, 1440], "kernel_size": [3, 3, 3], "stride": [2, 2, 2], "padding": [1, 1, 1],
+        "dilation": [1, 1, 1], "output_padding": [0, 0, 0], "transposed": 0, "max_out": 0, "batch_size": 2,
+    }  # fmt: skip
+    return list({**attrs, **changes}.items())
+
+
+I32 = 2**31 - 1
+# The edge cases each rule exists for, always compared (the random mix may miss a few of them).
+CRAFTED: list[tuple[str, list[tuple[str, Any]], list[list[int] | None] | None]] = [
+    ("SparseRulebook", _sparse(kernel_size=[2**21, 2**21, 2**22]), None),  # 2^64 wrapped to 0 in int64
+    ("SubmRulebook", [("spatial_shape", [8]), ("kernel_size", [2**20]), ("dilation", [2**20])], None),  # reach
+    ("SubmRulebook", [("spatial_shape", [I32]), ("kernel_size", [2]), ("dilation", [1])], None),  # reach, just over
+    ("SubmRulebook", [("spatial_shape", [I32 - 1]), ("kernel_size", [2]), ("dilation", [1])], None),  # just within
+    ("SparseRulebook", _sparse(spatial_shape=[2, 1, 1], stride=[I32, 1, 1], transposed=1), None),  # out > int32
+    ("SparseRulebook", _sparse(spatial_shape=[2**16, 2**16, 1], stride=[1, 1, 1], batch_size=I32), None),  # keys
+    ("SparseRulebook", _sparse(spatial_shape=[2**16, 2**16, 2], stride=[1, 1, 1]), None),  # grid 2^33
+    ("SparseRulebook", _sparse(spatial_shape=[1, 8, 8], kernel_size=[5, 3, 3], padding=[0, 0, 0]), None),  # < 1
+    ("SparseRulebook", _sparse(output_padding=[0, 1, 0]), None),
+    ("SparseRulebook", _sparse(transposed=1, output_padding=[1, 1, 1], max_out=I32), None),
+    ("SparseConv", [("activation", 2), ("alpha", math.inf)], None),
+    ("Densify", [("spatial_shape", [2**16, 2**16]), ("batch_size", 2**30)], None),  # 2^62 > 2^62 - 1
+    ("Densify", [("spatial_shape", [2**16, 2**16]), ("batch_size", 2**30 - 1)], None),
+    ("SparseConv", [("activation", 0), ("alpha", 0.0)], [[100, 16], [27, 90], [32, 2, 16]]),  # weight K = 2
+    ("SparseConv", [("activation", 0), ("alpha", 0.0)], [[100, 16], [27, 90], [32, 27, 16], [31]]),
+    ("Densify", [("spatial_shape", [4, 4]), ("batch_size", 1)], [[10, 8], [9, 3]]),
+]
+
+
 def test_python_and_cpp_accept_and_refuse_alike(driver: Path, gen) -> None:
     import torch
 
     rng = random.Random(int(torch.randint(1 << 30, (1,), generator=gen)))
     ops = list(load().ops)
-    cases, expected = [], []
+    cases = [_encode(op, "crafted", pairs, shapes) for op, pairs, shapes in CRAFTED]
+    expected = [_python(op, "crafted", pairs, shapes) for op, pairs, shapes in CRAFTED]
+    assert expected.count("ok") == 3, expected  # the two "just within" cases and the transposed one
     for i in range(6000):
         op = rng.choice(ops)
         node = rng.choice(["n0", f"/backbone/conv{i}/{op}", "x"])

@@ -149,7 +149,9 @@ def _mutations(rng: random.Random, blob: bytes, n: int) -> list[bytes]:
     for _ in range(n):
         b = bytearray(blob)
         for _ in range(rng.randint(1, 3)):
-            roll, pos = rng.random(), rng.randrange(max(len(b), 1))
+            if not b:
+                break  # cut to nothing: nothing left to damage
+            roll, pos = rng.random(), rng.randrange(len(b))
             if roll < 0.4:
                 b[pos] ^= 1 << rng.randrange(8)
             elif roll < 0.7:

@@ -85,6 +85,11 @@ def check_attributes(
     declared = {a.name: a for a in definition.attributes}
     seen: dict[str, Any] = {}
     for name, value in pairs:
+        if isinstance(value, bytes):  # ONNX STRING attributes come as bytes
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _fail(op_name, node, name, "must be a UTF-8 string") from None
         if name not in declared:
             raise _fail(op_name, node, name, "unknown attribute for this op (schema drift?)")
         if name in seen:
