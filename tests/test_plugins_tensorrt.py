@@ -131,8 +131,9 @@ def _edit_cases() -> list[tuple[str, Callable[[onnx.ModelProto], object], str | 
         ("weight K = 2", lambda m: _weight(m, 2), ""),
         ("weight K = 28", lambda m: _weight(m, 28), ""),
         ("attribute missing", lambda m: _node(m, "Densify").attribute.pop(), ""),
-        # TensorRT's parser narrows int64 attributes to int32 (2^40 + 3 becomes 3); the reference refuses the
-        # file instead, and the exporter never writes such a value. Accepted here, refused there:
+        # (Not here: TensorRT's parser narrows int64 attribute values to int32 without a word, so the plugins
+        # cannot see 2^32 + 3, which TensorRT-RTX 1.7.1 builds as 3; the reference refuses such files, and the
+        # exporter never writes them.) Accepted by both:
         ("leaky relu 0.3", alpha, None),
         ("max_out 5 (a run-time bound)", lambda m: setattr(_attr(m, "SparseRulebook", "max_out"), "i", 5), None),
     ]
