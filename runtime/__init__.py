@@ -1,7 +1,10 @@
 """sparsetrt.runtime: run exported files and the engines built from them.
 
 - ``ReferenceSession``: executes an exported ONNX file on a CPU (standard ops in onnxruntime, ours on the
-  reference backend), like an onnxruntime ``InferenceSession``.
+  reference backend), like an onnxruntime ``InferenceSession``; it refuses what the plugins refuse and checks
+  its feeds (``validate=False`` skips the latter). ``check_model``: those model checks alone.
+- Errors: every refusal is a ``sparsetrt.errors.SparsetrtError`` (``ModelError``, ``InputError``, ...) whose
+  message says what is wrong and what to do.
 - ``KernelSession``: the same, with ours run by the plugins' kernel library (on a GPU, or on the CPU
   execution backend): whole networks through the kernels without TensorRT.
 - ``build_engine``: a TensorRT or TensorRT-RTX engine from an exported file (TensorRT-RTX builds without a
@@ -16,7 +19,7 @@ from .build import DEFAULT_VOXELS, BuildResult, EngineBuildError, build_engine, 
 from .engine import BenchResult, CudaGraphError, EngineRunError, EngineSession, NoGPUError
 from .kernel_session import KernelError, KernelLibrary, KernelSession, find_kernel_library
 from .plugins import PluginLibraryError, load_plugin_libraries
-from .reference import ReferenceSession
+from .reference import ReferenceSession, check_model
 from .spec import InputError, ModelSpec, TensorSpec, validate_inputs
 from .tensor_file import TensorFileError, load_tensors, save_tensors
 from .tensorrt_module import TensorRTNotFoundError, load_tensorrt
@@ -41,6 +44,7 @@ __all__ = [
     "TensorRTNotFoundError",
     "TensorSpec",
     "build_engine",
+    "check_model",
     "find_kernel_library",
     "load_plugin_libraries",
     "load_tensorrt",

@@ -25,6 +25,7 @@ from typing import Any
 
 import onnx
 
+from sparsetrt.errors import ModelError, SparsetrtError, UsageError
 from sparsetrt.exporter.schema import DOMAIN
 from sparsetrt.exporter.schema.onnx_registration import add_lookup_attributes
 
@@ -39,9 +40,10 @@ from .tensorrt_module import is_rtx, load_tensorrt, polygraphy_output, polygraph
 # nuScenes, 150k Waymo), up to the 300k a frame may reach. TensorRT sizes its tensors for MAX: measure your own
 # frames with `sparsetrt bounds` and build with what it recommends (runtime/bounds.py says why).
 DEFAULT_VOXELS = (1, 100_000, 300_000)
+MAX_VOXELS = 2**31 - 1  # row indices (neighbour maps, sizes) are int32
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(SparsetrtError, RuntimeError):
     pass
 
 
@@ -72,16 +74,21 @@ def parse_voxels(text: str) -> tuple[int, int, int]:
     except ValueError:
         values = ()
     if len(values) != 3:
-        raise ValueError(f"--voxels takes MIN:OPT:MAX (three integers, e.g. 1:100000:300000), got {text!r}")
+        raise UsageError(f"--voxels takes MIN:OPT:MAX (three integers, e.g. 1:100000:300000), got {text!r}")
     return check_voxels(values)  # type: ignore[arg-type]
 
 
 def check_voxels(voxels: Sequence[int]) -> tuple[int, int, int]:
     low, opt, high = (int(v) for v in voxels)
     if not 1 <= low <= opt <= high:
-        raise ValueError(
+        raise UsageError(
             f"voxel profile {low}:{opt}:{high} must satisfy 1 <= MIN <= OPT <= MAX (OPT is the count TensorRT tunes "
             "for, MAX the most voxels a frame may have)"
+        )
+    if high > MAX_VOXELS:
+        raise UsageError(
+            f"voxel profile {low}:{opt}:{high}: MAX must be at most {MAX_VOXELS} (2^31 - 1: TensorRT's shapes and "
+            "the plugins' row indices are int32)"
         )
     return low, opt, high
 
@@ -115,11 +122,11 @@ def _precision(proto: onnx.ModelProto) -> str:
 def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"ONNX file {path} does not exist (export one with `sparsetrt export`)")
+        raise ModelError(f"ONNX file {path} does not exist (export one with `sparsetrt export`)")
     try:
         return onnx.load(os.fspath(path))
     except Exception as e:  # protobuf's DecodeError and friends: the file is not ONNX
-        raise ValueError(f"{path} is not a readable ONNX file: {e}") from e
+        raise ModelError(f"{path} is not a readable ONNX file: {e}") from e
 
 
 def build_engine(
@@ -135,6 +142,7 @@ def build_engine(
     progress: bool = True,
     prefer: str | None = None,
     verbose: bool = False,
+    check: bool = True,
 ) -> BuildResult:
     """Build ``onnx_path`` into a serialized engine at ``engine_path`` (and its ``.json`` metadata).
 
@@ -143,14 +151,21 @@ def build_engine(
     ``workspace_mib``: TensorRT's workspace pool limit. ``timing_cache``: a file read before and updated
     after the build. ``compute_capabilities``: TensorRT-RTX only, e.g. ``["8.6", "8.9"]`` (default: its own).
     ``progress``: show TensorRT's build phases on stderr. ``prefer``: ``"tensorrt"`` or ``"tensorrt_rtx"``.
+    ``check``: refuse a file whose sparsetrt nodes break the op schema's rules before TensorRT sees it
+    (``reference.check_model``: the plugins' own checks, with their messages; TensorRT may abort the process
+    on a failed multi-plugin build instead of returning). The tests turn it off to prove the plugins agree.
     """
     voxels = check_voxels(voxels)
     engine_path = Path(engine_path)
     if not engine_path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {engine_path}: folder {engine_path.parent} does not exist")
+        raise UsageError(f"cannot write {engine_path}: folder {engine_path.parent} does not exist")
     if workspace_mib is not None and workspace_mib <= 0:
-        raise ValueError(f"workspace must be a positive number of MiB, got {workspace_mib}")
+        raise UsageError(f"workspace must be a positive number of MiB, got {workspace_mib}")
     proto = load_onnx(onnx_path)
+    if check:
+        from .reference import check_model
+
+        check_model(proto)
     source_digest = hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()
     if fp16 and _precision(proto) == "fp32":
         from sparsetrt.exporter.graph_passes import optimize
@@ -260,5 +275,5 @@ def _parse_capability(text: str) -> tuple[int, int]:
     try:
         major, minor = (int(p) for p in str(text).split("."))
     except ValueError:
-        raise ValueError(f"a compute capability is MAJOR.MINOR, e.g. 8.6 or 12.0; got {text!r}") from None
+        raise UsageError(f"a compute capability is MAJOR.MINOR, e.g. 8.6 or 12.0; got {text!r}") from None
     return major, minor

@@ -26,6 +26,7 @@ from polygraphy.comparator import Comparator, SimpleCompareFunc
 from polygraphy.comparator.struct import IterationResult, RunResults
 from polygraphy.logger import G_LOGGER
 
+from sparsetrt.errors import CheckError
 from sparsetrt.exporter.recipe import ExportRecipe
 
 from .reference import ReferenceSession
@@ -234,7 +235,7 @@ def check(
             results = Comparator.run(list(runners), data_loader=frames)
             results = Comparator.postprocess(results, canonical_order(spec))
     except PolygraphyException as e:  # polygraphy's own failures carry its message; make them ours
-        raise RuntimeError(f"running the comparison failed: {e}") from e
+        raise CheckError(f"running the comparison failed: {e}") from e
     first_name, first = results[0]
     rows: list[CheckRow] = []
     for name, iterations in list(results)[1:]:

@@ -32,17 +32,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from sparsetrt.errors import SparsetrtError
+
 from .build import metadata_path
 from .plugins import load_plugin_libraries
 from .spec import ModelSpec, TensorSpec, load_spec, validate_inputs
 from .tensorrt_module import is_rtx, load_tensorrt, polygraphy_output, polygraphy_trt, which_tensorrt
 
 
-class NoGPUError(RuntimeError):
+class NoGPUError(SparsetrtError, RuntimeError):
     """Running an engine needs a CUDA device; this machine (or this torch build) has none."""
 
 
-class EngineRunError(RuntimeError):
+class EngineRunError(SparsetrtError, RuntimeError):
     pass
 
 

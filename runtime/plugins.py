@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from sparsetrt.errors import SparsetrtError
+
 # Libraries this process has loaded, by resolved path: the registry is process-wide and a second
 # loadLibrary of the same file would register its creators twice.
 _LOADED: dict[tuple[str, str], list[str]] = {}
 
 
-class PluginLibraryError(RuntimeError):
+class PluginLibraryError(SparsetrtError, RuntimeError):
     pass
 
 

@@ -4,6 +4,13 @@ Standard ops run in onnxruntime: every maximal run of them (in topological order
 subgraph with its own session, built on first use. ``sparsetrt`` ops run on the CPU reference backend
 (``reference_ops``). Data-dependent counts are just the sizes of the arrays that flow; fp16 files run
 as they are (our ops accumulate in fp32, as the plugins do).
+
+It refuses what the plugins refuse, with the same messages: every sparsetrt node's attributes against the
+op schema's rules and its input shapes against the schema's symbolic shapes (statically when the session
+is made, from shapes inferred afresh, and again on the actual shapes of every run), so a file that runs
+here builds into an engine and one the engine build rejects is rejected here. ``validate=True`` (the
+default) also checks each feed as the CLI does (``spec.validate_inputs``: types, shapes, row counts,
+coordinates inside the grid, no site twice). Every refusal is a ``sparsetrt.errors.SparsetrtError``.
 """
 
 from __future__ import annotations
@@ -18,10 +25,12 @@ import onnxruntime as ort
 import torch
 from onnx import helper, numpy_helper
 
-from sparsetrt.exporter.schema import DOMAIN, check_attributes, op
+from sparsetrt.errors import InputError, ModelError, OutOfMemoryError, SparsetrtError
+from sparsetrt.exporter.schema import DOMAIN, check_attributes, check_input_shapes, op
 from sparsetrt.exporter.schema.onnx_registration import register_onnx_schemas
 
 from . import reference_ops as kernels
+from .spec import ModelSpec, validate_inputs
 
 
 @dataclass
@@ -35,24 +44,44 @@ class _Segment:
 
 
 class ReferenceSession:
-    """``ReferenceSession(path_or_model).run(output_names, input_feed)`` -> list of numpy arrays."""
+    """``ReferenceSession(path_or_model).run(output_names, input_feed)`` -> list of numpy arrays.
 
-    def __init__(self, model: str | os.PathLike | onnx.ModelProto) -> None:
+    ``validate=False`` skips the checks of each feed beyond names, types and ranks (the coordinates' sort
+    costs O(N log N)); use it only for feeds known to be valid. The model's own checks always run.
+    """
+
+    def __init__(self, model: str | os.PathLike | onnx.ModelProto, *, validate: bool = True) -> None:
         register_onnx_schemas()
-        self.model = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
+        self.model = _load(model)
+        self.validate = validate
         graph = self.model.graph
         self._initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self._inputs = {i.name: i for i in graph.input if i.name not in self._initializers}
         self._outputs = [o.name for o in graph.output]
         self._opsets = [o for o in self.model.opset_import if o.domain not in (DOMAIN,)]
+        self._check_opsets()
         self._steps: list[_Segment | onnx.NodeProto] = []
+        self._names: dict[int, str] = {}  # id(node) -> the name messages use
         self._plan(graph)
+        self._check_static_shapes()
+        self.spec = ModelSpec.from_onnx(self.model)
 
     # ------------------------------------------------------------------------------------ planning
+    def _check_opsets(self) -> None:
+        newest = onnx.defs.onnx_opset_version()
+        for o in self._opsets:
+            if o.domain in ("", "ai.onnx") and o.version > newest:
+                raise ModelError(
+                    f"the file imports ONNX opset {o.version}, but this onnx ({onnx.__version__}) knows opsets up to "
+                    f"{newest}: re-export with an older opset (`sparsetrt export` writes one this runtime runs) or "
+                    "upgrade onnx and onnxruntime"
+                )
+
     def _plan(self, graph: onnx.GraphProto) -> None:
         run: list[onnx.NodeProto] = []
-        for node in graph.node:
+        for index, node in enumerate(graph.node):
             if node.domain == DOMAIN:
+                self._names[id(node)] = node.name or f"#{index} (unnamed)"
                 self._check_custom(node)
                 if run:
                     self._steps.append(_Segment(run))
@@ -61,7 +90,7 @@ class ReferenceSession:
             elif node.domain in ("", "ai.onnx"):
                 run.append(node)
             else:
-                raise ValueError(
+                raise ModelError(
                     f"node {node.name or node.op_type} is in domain {node.domain!r}, which the "
                     "reference runtime does not know (only standard ONNX and 'sparsetrt')"
                 )
@@ -79,16 +108,34 @@ class ReferenceSession:
             needed_later = (needed_later - produced) | consumed
 
     def _check_custom(self, node: onnx.NodeProto) -> None:
-        definition = op(node.op_type)  # raises for an op the schema does not have
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        attrs = {k: list(v) if isinstance(v, list | tuple) else v for k, v in attrs.items()}
-        check_attributes(node.op_type, attrs)
+        name = self._names[id(node)]
+        try:
+            definition = op(node.op_type)
+        except ModelError as e:
+            raise ModelError(f"node '{name}': {e}") from None
+        pairs = [(a.name, helper.get_attribute_value(a)) for a in node.attribute]
+        check_attributes(node.op_type, [(k, list(v) if isinstance(v, list | tuple) else v) for k, v in pairs], name)
         required = sum(not p.optional for p in definition.inputs)
-        if not required <= len(node.input) <= len(definition.inputs):
-            raise ValueError(
-                f"{node.op_type} node {node.name!r} has {len(node.input)} inputs, the schema "
-                f"{required}..{len(definition.inputs)}"
+        if not required <= len(node.input) <= len(definition.inputs) or not all(node.input[i] for i in range(required)):
+            raise ModelError(
+                f"sparsetrt::{node.op_type} node '{name}' has inputs {list(node.input)}; the schema's are "
+                f"{[p.name for p in definition.inputs]} ({required} required)"
             )
+        if len(node.output) != len(definition.outputs):
+            raise ModelError(
+                f"sparsetrt::{node.op_type} node '{name}' has {len(node.output)} outputs; the schema's are "
+                f"{[p.name for p in definition.outputs]}"
+            )
+
+    def _check_static_shapes(self) -> None:
+        """The engine build's shape checks, before anything runs: input dims as shape inference knows them
+        (-1 where they depend on the data), e.g. a conv weight's K against its rulebook's kernel volume."""
+        shapes = _static_shapes(self.model)
+        for step in self._steps:
+            if isinstance(step, onnx.NodeProto):
+                attrs = _attributes(step)
+                dims = [shapes.get(i) if i else None for i in step.input]
+                check_input_shapes(step.op_type, self._names[id(step)], attrs, dims)
 
     # ----------------------------------------------------------------------------------- execution
     def get_inputs(self) -> list[onnx.ValueInfoProto]:
@@ -98,6 +145,14 @@ class ReferenceSession:
         return list(self.model.graph.output)
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[np.ndarray]:
+        names = self._outputs if output_names is None else list(output_names)
+        missing = [n for n in names if n not in self._outputs]
+        if missing:
+            raise InputError(f"unknown output names {missing}; the model's outputs are {self._outputs}")
+        if not isinstance(input_feed, dict):
+            raise InputError(f"input_feed must be a dict of input name -> array, got {type(input_feed).__name__}")
+        if self.validate:
+            input_feed = validate_inputs(self.spec, input_feed)
         values: dict[str, np.ndarray] = dict(self._initializers)
         values.update(self._check_feed(input_feed))
         state = self._new_run_state()
@@ -107,32 +162,31 @@ class ReferenceSession:
             else:
                 self._run_custom(step, values, state)
         self._finish_run(state)
-        names = self._outputs if output_names is None else output_names
-        missing = [n for n in names if n not in values]
-        if missing:
-            raise ValueError(f"unknown output names {missing}; the model's outputs are {self._outputs}")
         return [values[n] for n in names]
 
     def _check_feed(self, feed: dict[str, Any]) -> dict[str, np.ndarray]:
         unknown = set(feed) - set(self._inputs)
         missing = set(self._inputs) - set(feed)
         if unknown or missing:
-            raise ValueError(
+            raise InputError(
                 f"input_feed has unknown names {sorted(unknown)} and lacks {sorted(missing)}; "
                 f"the model's inputs are {sorted(self._inputs)}"
             )
         arrays = {}
         for name, value in feed.items():
-            array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            try:
+                array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            except Exception as e:  # any conversion failure is a problem with the caller's value
+                raise InputError(f"input {name!r} is a {type(value).__name__}, not an array: {e}") from e
             info = self._inputs[name].type.tensor_type
             expected = helper.tensor_dtype_to_np_dtype(info.elem_type)
             if array.dtype != expected:
-                raise ValueError(f"input {name!r} is {array.dtype}, the model expects {expected}")
+                raise InputError(f"input {name!r} is {array.dtype}, the model expects {expected}: convert it first")
             dims = [d.dim_value if d.HasField("dim_value") else None for d in info.shape.dim]
             if array.ndim != len(dims) or any(
                 d is not None and d != s for d, s in zip(dims, array.shape, strict=False)
             ):
-                raise ValueError(
+                raise InputError(
                     f"input {name!r} has shape {list(array.shape)}, the model expects "
                     f"{[d if d is not None else '?' for d in dims]}"
                 )
@@ -144,9 +198,21 @@ class ReferenceSession:
         key = tuple((n, a.dtype.str, a.ndim) for n, a in feed.items())
         session = seg.sessions.get(key)
         if session is None:
-            session = self._session(seg, feed)
+            try:
+                session = self._session(seg, feed)
+            except Exception as e:  # onnxruntime's Fail, InvalidGraph, NotImplemented...
+                raise ModelError(
+                    f"onnxruntime {ort.__version__} cannot load the standard ONNX nodes {_span(seg)} of this file: "
+                    f"{_first_line(e)}"
+                ) from e
             seg.sessions[key] = session
-        for name, value in zip(seg.outputs, session.run(seg.outputs, feed), strict=True):
+        try:
+            results = session.run(seg.outputs, feed)
+        except Exception as e:  # shapes that do not fit a standard op, and the like
+            raise ModelError(
+                f"onnxruntime failed running the standard ONNX nodes {_span(seg)}: {_first_line(e)}"
+            ) from e
+        for name, value in zip(seg.outputs, results, strict=True):
             values[name] = value
 
     def _session(self, seg: _Segment, feed: dict[str, np.ndarray]) -> ort.InferenceSession:
@@ -178,34 +244,131 @@ class ReferenceSession:
     def _run_custom(
         self, node: onnx.NodeProto, values: dict[str, np.ndarray], pairs_cache: dict[str, kernels.Pairs]
     ) -> None:
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs = _attributes(node)
+        kind, name = node.op_type, self._names[id(node)]
+        where = f"sparsetrt::{kind} node '{name}'"
+        # The engine's checks on the actual shapes, then the data checks only this runtime can make.
+        check_input_shapes(kind, name, attrs, [values[n].shape if n else None for n in node.input])
         ins = [_as_torch(values[n]) if n else None for n in node.input]
-        kind = node.op_type
         if kind in ("SparseConv", "SparseMaxPool"):
+            _check_map(where, ins[1], ins[0].shape[0], "features")
             # Layers sharing a rulebook share its per-offset pair lists too.
             pairs = pairs_cache.get(node.input[1])
             if pairs is None:
                 pairs = _cached(kernels.backend_ops.map_pairs(ins[1]))
                 pairs_cache[node.input[1]] = pairs
-        with torch.no_grad():
-            if kind == "SubmRulebook":
-                outs = kernels.subm_rulebook(ins[0], attrs)
-            elif kind == "SparseRulebook":
-                outs = kernels.sparse_rulebook(ins[0], attrs)
-            elif kind == "InverseRulebook":
-                outs = kernels.inverse_rulebook(ins[0], ins[1])
-            elif kind == "SparseConv":
-                bias = ins[3] if len(ins) > 3 else None
-                outs = kernels.sparse_conv(ins[0], ins[1], ins[2], bias, attrs, pairs)
-            elif kind == "SparseMaxPool":
-                outs = kernels.sparse_max_pool(ins[0], ins[1], pairs)
-            elif kind == "Densify":
-                outs = kernels.densify(ins[0], ins[1], attrs)
-            else:  # pragma: no cover - _check_custom refused it already
-                raise ValueError(f"no reference kernel for {kind}")
-        for name, value in zip(node.output, outs, strict=True):
-            if name:
-                values[name] = value.numpy()
+        elif kind == "InverseRulebook":
+            _check_map(where, ins[0], ins[1].shape[0], "indices")
+        elif kind == "Densify":
+            _check_sites(where, ins[1], attrs["batch_size"], attrs["spatial_shape"])
+        try:
+            with torch.no_grad():
+                if kind == "SubmRulebook":
+                    outs = kernels.subm_rulebook(ins[0], attrs)
+                elif kind == "SparseRulebook":
+                    outs = kernels.sparse_rulebook(ins[0], attrs, where)
+                elif kind == "InverseRulebook":
+                    outs = kernels.inverse_rulebook(ins[0], ins[1])
+                elif kind == "SparseConv":
+                    bias = ins[3] if len(ins) > 3 else None
+                    outs = kernels.sparse_conv(ins[0], ins[1], ins[2], bias, attrs, pairs)
+                elif kind == "SparseMaxPool":
+                    outs = kernels.sparse_max_pool(ins[0], ins[1], pairs)
+                elif kind == "Densify":
+                    outs = kernels.densify(ins[0], ins[1], attrs)
+                else:  # pragma: no cover - _check_custom refused it already
+                    raise ModelError(f"no reference kernel for {kind}")
+        except SparsetrtError:
+            raise
+        except (MemoryError, RuntimeError) as e:
+            if isinstance(e, MemoryError) or "allocate" in str(e):
+                raise OutOfMemoryError(f"{where} ran out of memory: {_first_line(e)}") from e
+            raise
+        for out_name, value in zip(node.output, outs, strict=True):
+            if out_name:
+                values[out_name] = value.numpy()
+
+
+def check_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
+    """The checks an engine build makes of a file's sparsetrt nodes (the op schema's rules on attributes and
+    input shapes) and the reference runtime's own (opsets, domains), without running anything: a
+    ``ModelError`` naming op, node and field, or the loaded model."""
+    return ReferenceSession(model, validate=False).model
+
+
+def _load(model: Any) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if not isinstance(model, str | os.PathLike):
+        raise ModelError(
+            f"ReferenceSession takes an ONNX file's path or an onnx.ModelProto, got {type(model).__name__}"
+        )
+    from .build import load_onnx
+
+    return load_onnx(model)
+
+
+def _attributes(node: onnx.NodeProto) -> dict[str, Any]:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
+    """Every tensor's dims that shape inference can tell (-1 for the data-dependent ones), inferred afresh:
+    the file's own value_info may be stale after an edit."""
+    fresh = onnx.ModelProto()
+    fresh.CopyFrom(model)
+    del fresh.graph.value_info[:]
+    try:
+        fresh = onnx.shape_inference.infer_shapes(fresh, strict_mode=False)
+    except Exception:  # best effort: what cannot be inferred is checked on the actual shapes at run time
+        fresh = model
+    shapes: dict[str, list[int]] = {t.name: list(t.dims) for t in model.graph.initializer}
+    for v in (*fresh.graph.input, *fresh.graph.value_info, *fresh.graph.output):
+        tt = v.type.tensor_type
+        if v.name not in shapes and tt.HasField("shape"):
+            shapes[v.name] = [d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim]
+    return shapes
+
+
+def _check_map(where: str, neighbors: torch.Tensor, rows: int, source: str) -> None:
+    """A neighbour map may only hold -1 or rows of its source; anything else would be read out of bounds."""
+    if neighbors.numel() == 0:
+        return
+    low, high = int(neighbors.min()), int(neighbors.max())
+    if low < -1 or high >= rows:
+        raise ModelError(
+            f"{where}: input 'neighbors' holds rows from {low} to {high}, but input '{source}' has {rows} rows: the "
+            "rulebook was built on other sites than the ones given here (features and coordinates with different "
+            "row counts, or a graph wired by hand)"
+        )
+
+
+def _check_sites(where: str, indices: torch.Tensor, batch_size: int, spatial_shape: list[int]) -> None:
+    """Densify writes each site into the dense grid: a site outside it would land elsewhere (negative indices
+    wrap around), so refuse it."""
+    if indices.numel() == 0:
+        return
+    limits = torch.tensor([batch_size, *spatial_shape], dtype=torch.int64)
+    idx = indices.to(torch.int64)
+    bad = ((idx < 0) | (idx >= limits)).any(dim=1)
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0, 0])
+        raise InputError(
+            f"{where}: input 'indices' row {row} = {tuple(int(v) for v in indices[row])} lies outside batch_size "
+            f"{batch_size} x spatial_shape {list(spatial_shape)}: coordinates must satisfy 0 <= batch < batch_size "
+            "and 0 <= coord[d] < spatial_shape[d]"
+        )
+
+
+def _span(seg: _Segment) -> str:
+    first, last = seg.nodes[0], seg.nodes[-1]
+    label = lambda n: n.name or n.op_type  # noqa: E731
+    return f"{label(first)!r}" if len(seg.nodes) == 1 else f"{label(first)!r} .. {label(last)!r}"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _as_torch(array: np.ndarray) -> torch.Tensor:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import torch
 
+from sparsetrt.errors import InputError, SiteLimitError
 from sparsetrt.exporter.backend import ops as backend_ops
 from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
 from sparsetrt.exporter.backend.rulebook import build_rulebook, invert_map
@@ -31,7 +32,7 @@ def subm_rulebook(indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
     return [build_rulebook(indices, attrs["spatial_shape"], _batch_extent(indices), geo).neighbors]
 
 
-def sparse_rulebook(indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
+def sparse_rulebook(indices: torch.Tensor, attrs: dict, where: str = "SparseRulebook") -> list[torch.Tensor]:
     ndim = len(attrs["spatial_shape"])
     kind = ConvKind.TRANSPOSED if attrs["transposed"] else ConvKind.REGULAR
     geo = ConvGeometry.make(
@@ -39,15 +40,15 @@ def sparse_rulebook(indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
     )
     batch_size = attrs["batch_size"]
     if indices.shape[0] and not 0 <= int(indices[:, 0].min()) <= int(indices[:, 0].max()) < batch_size:
-        raise RuntimeError(
-            f"SparseRulebook: batch indices must lie in [0, {batch_size}) (the batch size the model was exported "
-            f"with), got [{int(indices[:, 0].min())}, {int(indices[:, 0].max())}]: re-export with that batch size"
+        raise InputError(
+            f"{where}: batch indices must lie in [0, {batch_size}) (the batch size the model was exported with), got "
+            f"[{int(indices[:, 0].min())}, {int(indices[:, 0].max())}]: re-export with that batch size"
         )
     rb = build_rulebook(indices, attrs["spatial_shape"], batch_size, geo)
     if attrs["max_out"] and rb.num_out > attrs["max_out"]:
-        raise RuntimeError(
-            f"SparseRulebook creates {rb.num_out} output sites, more than its bound max_out={attrs['max_out']}: "
-            "raise the bound at export (max_out) or feed fewer voxels"
+        raise SiteLimitError(
+            f"{where} creates {rb.num_out} output sites, more than its bound max_out={attrs['max_out']}: "
+            "raise the bound at export (max_out, `sparsetrt export --max-sites`) or feed fewer voxels"
         )
     return [rb.out_indices, rb.neighbors, torch.tensor(rb.num_out, dtype=torch.int32)]
 

@@ -24,6 +24,7 @@ import onnx
 import torch
 from onnx import helper
 
+from sparsetrt.errors import InputError, ModelError
 from sparsetrt.exporter.backend.coords import check_indices
 from sparsetrt.exporter.schema import DOMAIN
 
@@ -32,10 +33,6 @@ _PASSTHROUGH = ("Cast", "Identity")
 # Ops whose output size TensorRT learns only by running them (a size tensor it reads back mid-run): our
 # SparseRulebook (the sites a strided or transposed conv creates) and ONNX's data-dependent-shape ops.
 DATA_DEPENDENT_OPS = {DOMAIN: ("SparseRulebook",), "": ("NonZero", "NonMaxSuppression", "Unique", "Compress")}
-
-
-class InputError(ValueError):
-    """An input a model cannot take; the message names it and says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,12 @@ class ModelSpec:
     # ------------------------------------------------------------------------------------ from ONNX
     @classmethod
     def from_onnx(cls, model: str | os.PathLike | onnx.ModelProto) -> ModelSpec:
-        proto = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
+        if isinstance(model, onnx.ModelProto):
+            proto = model
+        else:
+            from .build import load_onnx  # (build imports this module)
+
+            proto = load_onnx(model)
         return _OnnxReader(proto.graph).spec()
 
     # ------------------------------------------------------------------------------------ JSON
@@ -202,7 +204,13 @@ class _OnnxReader:
     @staticmethod
     def _tensor(value: onnx.ValueInfoProto) -> tuple[str, tuple[int | str, ...]]:
         tt = value.type.tensor_type
-        dtype = str(helper.tensor_dtype_to_np_dtype(tt.elem_type))
+        try:
+            dtype = str(helper.tensor_dtype_to_np_dtype(tt.elem_type))
+        except (KeyError, ValueError, TypeError):
+            raise ModelError(
+                f"graph input/output {value.name!r} has no tensor type numpy knows (elem_type {tt.elem_type}); "
+                "sparsetrt runs models whose inputs and outputs are typed tensors"
+            ) from None
         dims: list[int | str] = []
         for d in tt.shape.dim:
             dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?"))
@@ -211,9 +219,9 @@ class _OnnxReader:
     def spec(self) -> ModelSpec:
         # Densify and (schema >= batch_size on rulebooks) SparseRulebook record the batch size baked in at export.
         batch_sizes = {
-            int(attrs["batch_size"])
+            attrs["batch_size"]
             for n in self.graph.node
-            if n.domain == DOMAIN and "batch_size" in (attrs := self._attrs(n))
+            if n.domain == DOMAIN and isinstance((attrs := self._attrs(n)).get("batch_size"), int)
         }
         inputs = []
         for value in self.graph.input:
@@ -221,7 +229,9 @@ class _OnnxReader:
                 continue
             dtype, shape = self._tensor(value)
             users = self._site_users(value.name)
-            shapes = [tuple(self._attrs(n)["spatial_shape"]) for n, _ in users if n.op_type != "InverseRulebook"]
+            # (Malformed attributes are the schema check's to report, not this reader's: skip them.)
+            grids = [self._attrs(n).get("spatial_shape") for n, _ in users if n.op_type != "InverseRulebook"]
+            shapes = [tuple(g) for g in grids if isinstance(g, list) and all(isinstance(v, int) for v in g)]
             if users and np.dtype(dtype).kind in "iu":
                 inputs.append(
                     TensorSpec(value.name, dtype, shape, "coords", shapes[0] if shapes else None, sites=value.name)
@@ -335,6 +345,15 @@ def validate_inputs(spec: ModelSpec, feed: Mapping[str, Any], *, check_sites: bo
         if check_sites and t.role == "coords" and t.spatial_shape is not None:
             _check_coords(t, value, spec.batch_size)
         checked[t.name] = value
+    # Features belong to their coordinates row by row, even where the file does not name the voxel axis.
+    for t in spec.inputs:
+        if t.role == "features" and t.sites in checked and t.sites != t.name:
+            rows, site_rows = int(checked[t.name].shape[0]), int(checked[t.sites].shape[0])
+            if rows != site_rows:
+                raise InputError(
+                    f"input {t.name!r} has {rows} rows but {t.sites!r} has {site_rows}; row i of the features "
+                    "belongs to row i of the coordinates: pass one feature row per voxel"
+                )
     return checked
 
 
@@ -359,8 +378,24 @@ def save_spec(path: str | os.PathLike, spec: ModelSpec, **extra: Any) -> None:
 
 
 def load_spec(path: str | os.PathLike) -> tuple[ModelSpec, dict[str, Any]]:
-    with open(path) as f:
-        data = json.load(f)
-    if "spec" not in data:
-        raise ValueError(f"{path} is not sparsetrt engine metadata (no 'spec' key)")
-    return ModelSpec.from_json(data["spec"]), {k: v for k, v in data.items() if k != "spec"}
+    """Read what ``save_spec`` wrote; a ``ModelError`` saying what is wrong with the file otherwise."""
+    rebuild = "rebuild the engine with `sparsetrt build`, which writes this file beside it"
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ModelError(f"engine metadata {path} does not exist: {rebuild}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"engine metadata {path} is not readable JSON ({e}): {rebuild}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("spec"), dict):
+        raise ModelError(f"{path} is not sparsetrt engine metadata (no 'spec' object): {rebuild}")
+    try:
+        spec = ModelSpec.from_json(data["spec"])
+        for t in (*spec.inputs, *spec.outputs):
+            np.dtype(t.dtype)
+            if not isinstance(t.name, str) or not all(isinstance(d, int | str) for d in t.shape):
+                raise TypeError(f"tensor {t.name!r} is malformed")
+    except (KeyError, TypeError, ValueError) as e:
+        what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+        raise ModelError(f"engine metadata {path} is malformed ({what}): {rebuild}") from None
+    return spec, {k: v for k, v in data.items() if k != "spec"}

@@ -12,17 +12,24 @@ format is described in ``docs/tensor_files.md``; in short, all integers little-e
                9 bool)
         uint32 ndim, int64 dims[ndim]
         uint64 nbytes, then nbytes of data in C order
+
+Readers (this one and ``examples/cpp_deploy/tensor_file.h``) refuse the same files: at most 64 dims (numpy's
+limit), none negative, at most 2^62 bytes in the non-zero dims (so no size computation overflows), a byte
+count equal to the dims' and a UTF-8 name that appears once.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from sparsetrt.errors import InputError
 
 MAGIC = b"SPTRTTNS"
 VERSION = 1
@@ -41,8 +48,12 @@ DTYPE_CODES: dict[np.dtype, int] = {
 CODE_DTYPES = {code: dtype for dtype, code in DTYPE_CODES.items()}
 
 
-class TensorFileError(ValueError):
-    pass
+MAX_DIMS = 64  # numpy's limit
+MAX_BYTES = 1 << 62  # of the non-zero dims times the item size
+
+
+class TensorFileError(InputError):
+    """A tensor file that cannot be read or written; the message names the file and the problem."""
 
 
 def _as_numpy(name: str, value: Any) -> np.ndarray:
@@ -59,11 +70,17 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, Any]) -> None:
     """Write ``tensors`` (name -> numpy array or torch tensor) to ``path``, in the order given."""
     buffer = io.BytesIO()
     write_tensors(buffer, tensors)  # raises before the file is touched
-    with open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    try:
+        with open(path, "wb") as f:
+            f.write(buffer.getvalue())
+    except OSError as e:
+        raise TensorFileError(f"cannot write tensor file {os.fspath(path)}: {e.strerror or e}") from e
 
 
 def write_tensors(f: BinaryIO, tensors: Mapping[str, Any]) -> None:
+    bad = [name for name in tensors if not isinstance(name, str)]
+    if bad:
+        raise TensorFileError(f"tensor names must be strings, got {bad[0]!r}")
     arrays = {name: _as_numpy(name, value) for name, value in tensors.items()}  # all checked before writing
     f.write(MAGIC)
     f.write(struct.pack("<II", VERSION, len(arrays)))
@@ -80,8 +97,16 @@ def write_tensors(f: BinaryIO, tensors: Mapping[str, Any]) -> None:
 
 def load_tensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a tensor file into name -> numpy array, in file order."""
-    with open(path, "rb") as f:
-        blob = f.read()
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except FileNotFoundError:
+        raise TensorFileError(
+            f"tensor file {os.fspath(path)} does not exist (write one with `sparsetrt export --save-inputs` or "
+            "sparsetrt.runtime.save_tensors)"
+        ) from None
+    except OSError as e:
+        raise TensorFileError(f"cannot read tensor file {os.fspath(path)}: {e.strerror or e}") from e
     return read_tensors(blob, where=os.fspath(path))
 
 
@@ -110,16 +135,28 @@ def read_tensors(blob: bytes, where: str = "<bytes>") -> dict[str, np.ndarray]:
     tensors: dict[str, np.ndarray] = {}
     for i in range(count):
         (name_len,) = struct.unpack("<I", take(4, f"tensor {i}'s name length"))
-        name = bytes(take(name_len, f"tensor {i}'s name")).decode("utf-8")
+        raw = bytes(take(name_len, f"tensor {i}'s name"))
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise TensorFileError(
+                f"{where}: tensor {i}'s name is not UTF-8 ({raw[:40]!r}: {e.reason} at byte {e.start})"
+            ) from None
         code, ndim = struct.unpack("<II", take(8, f"tensor {name!r}'s dtype and rank"))
         if code not in CODE_DTYPES:
             raise TensorFileError(f"{where}: tensor {name!r} has unknown dtype code {code}")
+        if ndim > MAX_DIMS:
+            raise TensorFileError(f"{where}: tensor {name!r} has {ndim} dims, more than {MAX_DIMS}")
         dims = struct.unpack(f"<{ndim}q", take(8 * ndim, f"tensor {name!r}'s dims"))
         if any(d < 0 for d in dims):
             raise TensorFileError(f"{where}: tensor {name!r} has negative dims {list(dims)}")
-        (nbytes,) = struct.unpack("<Q", take(8, f"tensor {name!r}'s byte count"))
         dtype = CODE_DTYPES[code]
-        expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+        if math.prod(d for d in dims if d) * dtype.itemsize > MAX_BYTES:  # exact: Python ints do not overflow
+            raise TensorFileError(
+                f"{where}: tensor {name!r} is too large (dims {list(dims)} hold more than 2^62 bytes)"
+            )
+        (nbytes,) = struct.unpack("<Q", take(8, f"tensor {name!r}'s byte count"))
+        expected = math.prod(dims) * dtype.itemsize
         if nbytes != expected:
             raise TensorFileError(
                 f"{where}: tensor {name!r} ({dtype} {list(dims)}) should hold {expected} bytes, the file says {nbytes}"

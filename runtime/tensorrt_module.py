@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+from sparsetrt.errors import SparsetrtError
+
 _CANDIDATES = ("tensorrt", "tensorrt_rtx")
 
 
-class TensorRTNotFoundError(ImportError):
+class TensorRTNotFoundError(SparsetrtError, ImportError):
     pass
 
 

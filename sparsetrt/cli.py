@@ -7,7 +7,8 @@
     sparsetrt bench  model.engine|model.onnx --inputs inputs.bin [--iterations N] [--plugins LIB]
     sparsetrt info   model.onnx|libsparsetrt_plugins.so|model.engine|tensors.bin
 
-Exit status: 0 success, 1 a check found outputs that differ, 2 an error (the message says what to fix).
+Exit status: 0 success; 1 a check found outputs that differ; 2 bad input or usage (one line saying what is
+wrong and what to do); 3 an internal error, a bug in sparsetrt (please report it). --debug shows tracebacks.
 """
 
 from __future__ import annotations
@@ -15,19 +16,29 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import math
 import os
+import platform
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+from sparsetrt.errors import SparsetrtError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+
+# Bad input or environment, reported in one line with EXIT_ERROR: our own errors, and the operating system's
+# (a file that cannot be read or written) and a missing dependency. Anything else is a bug: EXIT_INTERNAL.
+BAD_INPUT: tuple[type[BaseException], ...] = (SparsetrtError, OSError, ImportError)
 
 
-class CLIError(Exception):
+class CLIError(SparsetrtError):
     """A problem with what the user asked for; printed without a traceback."""
 
 
@@ -56,7 +67,10 @@ def load_recipe(target: str, checkpoint: str | None = None) -> Any:
     factory = getattr(module, function_name, None)
     if not callable(factory):
         raise CLIError(f"module {module_name!r} has no function {function_name!r}")
-    recipe = factory()
+    try:
+        recipe = factory()
+    except Exception as e:  # the user's code: say where it failed, without our traceback
+        raise CLIError(f"the model factory {target}() raised {_user_error(e)}") from e
     if not isinstance(recipe, ExportRecipe):
         raise CLIError(
             f"{target}() returned {type(recipe).__name__}; a model factory returns sparsetrt.exporter.ExportRecipe("
@@ -88,8 +102,9 @@ def _import_factory_module(name: str, target: str) -> Any:
         sys.modules[spec.name] = module
         try:
             spec.loader.exec_module(module)
-        except ImportError as e:
-            raise CLIError(f"cannot import {path} of {target!r}: {e}") from e
+        except Exception as e:  # SyntaxError, ImportError, whatever its top level raises: the user's code
+            sys.modules.pop(spec.name, None)
+            raise CLIError(f"cannot load the model factory file {path} of {target!r}: {_user_error(e)}") from e
         return module
     # Like `python -m`, let a module in the working directory be found.
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -98,6 +113,21 @@ def _import_factory_module(name: str, target: str) -> Any:
         return importlib.import_module(name)
     except ImportError as e:
         raise CLIError(f"cannot import module {name!r} of {target!r}: {e}") from e
+    except Exception as e:  # the module's top level raised (a SyntaxError, say): the user's code
+        raise CLIError(f"cannot load module {name!r} of {target!r}: {_user_error(e)}") from e
+
+
+def _user_error(e: BaseException) -> str:
+    """``SyntaxError: invalid syntax (at models.py:12)``: an error in the user's code, located, in one line."""
+    where = ""
+    if isinstance(e, SyntaxError) and e.filename:
+        where = f" (at {e.filename}:{e.lineno})"
+    else:
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if "sparsetrt" not in Path(f.filename).parts]
+        if frames:
+            where = f" (at {frames[-1].filename}:{frames[-1].lineno})"
+    message = " ".join(str(e).split()) if not isinstance(e, SyntaxError) else e.msg
+    return f"{type(e).__name__}: {message}{where}"
 
 
 def _load_checkpoint(model: Any, path: str) -> None:
@@ -144,15 +174,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.max_sites is not None:
         kwargs["max_sites"] = args.max_sites
     started = time.perf_counter()
-    proto = export(
-        recipe.model,
-        recipe.args,
-        args.output,
-        input_names=recipe.input_names,
-        output_names=recipe.output_names,
-        dynamic_axes=recipe.dynamic_axes,
-        **kwargs,
-    )
+    try:
+        proto = export(
+            recipe.model,
+            recipe.args,
+            args.output,
+            input_names=recipe.input_names,
+            output_names=recipe.output_names,
+            dynamic_axes=recipe.dynamic_axes,
+            **kwargs,
+        )
+    except SparsetrtError:
+        raise
+    except (ValueError, NotImplementedError, RuntimeError) as e:
+        # The exporter's refusals (an unsupported module, a bad argument) and the model's own failures while
+        # PyTorch traces it.
+        raise CLIError(f"exporting {args.factory} failed: {_user_error(e)}") from e
     spec = ModelSpec.from_onnx(proto)
     _out(f"{args.output}: exported in {time.perf_counter() - started:.1f} s")
     _out(_describe_spec(spec))
@@ -244,7 +281,8 @@ def _open_session(args: argparse.Namespace) -> tuple[Any, Any, str]:
 
     if _is_onnx(args.model):
         proto = load_onnx(args.model)
-        return ReferenceSession(proto), ModelSpec.from_onnx(proto), "the CPU reference runtime"
+        # (The verbs validate every frame themselves, as for engines.)
+        return ReferenceSession(proto, validate=False), ModelSpec.from_onnx(proto), "the CPU reference runtime"
     from sparsetrt.runtime import EngineSession
 
     session = EngineSession(args.model, args.plugins, cuda_graph=args.cuda_graph, prefer=args.trt)
@@ -278,7 +316,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from sparsetrt.runtime import ModelSpec, ReferenceSession, validate_inputs
+    from sparsetrt.runtime import ModelSpec, ReferenceSession, check_model, validate_inputs
     from sparsetrt.runtime.build import load_onnx
 
     try:
@@ -300,7 +338,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     if args.checkpoint and not args.model:
         raise CLIError("--checkpoint needs --model MODULE:FUNCTION (the factory whose model it fits)")
-    proto = load_onnx(args.onnx)
+    proto = check_model(load_onnx(args.onnx))  # before the factory runs: a bad file is the first thing to say
     spec = ModelSpec.from_onnx(proto)
     recipe = load_recipe(args.model, args.checkpoint) if args.model else None
     if args.inputs:
@@ -317,7 +355,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     runners: list[Any] = []
     if recipe is not None:
         runners.append(TorchRunner(recipe, spec))
-    runners.append(ReferenceRunner(ReferenceSession(proto), spec))
+    runners.append(ReferenceRunner(ReferenceSession(proto, validate=False), spec))  # frames validated above
     precision = "fp16" if any(t.dtype == "float16" for t in spec.inputs) else "fp32"
     if args.engine:
         from sparsetrt.runtime import EngineSession
@@ -383,10 +421,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     if path.suffix.lower() == ".onnx":
         from sparsetrt.exporter import summary
-        from sparsetrt.runtime import ModelSpec
+        from sparsetrt.runtime import ModelSpec, check_model
         from sparsetrt.runtime.build import load_onnx
 
-        proto = load_onnx(path)
+        proto = check_model(load_onnx(path))
         _out(summary(proto))
         _out("as the runtime reads it:")
         _out(_describe_spec(ModelSpec.from_onnx(proto)))
@@ -415,9 +453,9 @@ def cmd_info(args: argparse.Namespace) -> int:
                 "`sparsetrt build` writes); an engine's contents can only be read on a GPU"
             )
         spec, facts = load_spec(meta)
-        built = facts.get("built_with", {})
+        built, source = (facts.get(k) if isinstance(facts.get(k), dict) else {} for k in ("built_with", "source_onnx"))
         _out(f"{path}: engine built with {built.get('module')} {built.get('version')}, {facts.get('precision')}")
-        _out(f"  from {facts.get('source_onnx', {}).get('file')}, plugins {facts.get('plugins')}")
+        _out(f"  from {source.get('file')}, plugins {facts.get('plugins')}")
         _out(_describe_spec(spec))
     return EXIT_OK
 
@@ -429,6 +467,35 @@ def cmd_bounds(args: argparse.Namespace) -> int:
     report = measure_bounds(args.onnx, load_frames(frame_files(args.frames)), margin=args.margin)
     _out(report.format())
     return EXIT_OK
+
+
+def _int_in(low: int, high: int | None = None) -> Any:
+    """An argparse type: an integer in [low, high]; anything else is a usage error (exit 2, with the usage)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"{value} must be {bounds}")
+        return value
+
+    parse.__name__ = "integer"  # what argparse calls the type in its messages
+    return parse
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text} must be a finite number >= 0 (a fraction of each output's scale, e.g. 1e-4)"
+        )
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -461,7 +528,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="weights: a state_dict, or a dict holding one under 'state_dict' or 'model'")
     p.add_argument("-o", "--output", required=True, help="the ONNX file to write")
     p.add_argument("--fp16", action="store_true", help="store weights and float inputs/outputs as float16")
-    p.add_argument("--max-sites", type=int, help="bound on the sites any strided or transposed layer may create")
+    p.add_argument(
+        "--max-sites", type=_int_in(0, 2**31 - 1), help="bound on the sites any strided or transposed layer may create"
+    )
     p.add_argument("--save-inputs", metavar="FILE", help="also write the recipe's example inputs (a tensor file)")
     p.set_defaults(func=cmd_export)
 
@@ -477,7 +546,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"voxel-count profile (default {v0}:{v1}:{v2})",
     )
     p.add_argument("--fp16", action="store_true", help="build a float32 file in float16 (converts its weights and I/O)")
-    p.add_argument("--workspace", type=int, metavar="MIB", help="TensorRT workspace limit in MiB")
+    p.add_argument("--workspace", type=_int_in(1), metavar="MIB", help="TensorRT workspace limit in MiB")
     p.add_argument("--timing-cache", metavar="FILE", help="read before and update after the build")
     p.add_argument("--compute-capability", action="append", metavar="X.Y", help="TensorRT-RTX: target GPU (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="do not show TensorRT's build phases")
@@ -500,9 +569,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="weights for --model")
     p.add_argument("--engine", help="an engine built from the file (needs a GPU)")
     p.add_argument("--inputs", action="append", metavar="FILE", help="tensor file of inputs (default: the recipe's)")
-    p.add_argument("--frames", type=int, default=2, help="extra frames drawn from the first (subsets; default 2)")
-    p.add_argument("--tolerance", type=float, help="of each output's scale (default 1e-4 fp32, 2e-2 fp16)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the extra frames")
+    p.add_argument(
+        "--frames", type=_int_in(0), default=2, help="extra frames drawn from the first (subsets; default 2)"
+    )
+    p.add_argument("--tolerance", type=_tolerance, help="of each output's scale (default 1e-4 fp32, 2e-2 fp16)")
+    p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="seed of the extra frames")
     plugins_option(p)
     trt_option(p)
     p.set_defaults(func=cmd_check, cuda_graph=False)
@@ -510,8 +581,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="latency percentiles of an engine (GPU) or the reference runtime (CPU)")
     p.add_argument("model")
     p.add_argument("--inputs", action="append", required=True, metavar="FILE")
-    p.add_argument("--iterations", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--iterations", type=_int_in(1), default=100)
+    p.add_argument("--warmup", type=_int_in(0), default=10)
     p.add_argument("--cuda-graph", action="store_true", help="replay runs as a CUDA graph (engines)")
     plugins_option(p)
     trt_option(p)
@@ -537,15 +608,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb; return the exit status (see the module docstring; argparse itself exits 2 on bad usage)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (CLIError, ValueError, OSError, ImportError, RuntimeError) as e:
+    except KeyboardInterrupt:
         if args.debug:
             raise
-        _note(f"sparsetrt {args.verb}: error: {e}")
+        _note(f"sparsetrt {args.verb}: interrupted")
+        return EXIT_INTERRUPTED
+    except BAD_INPUT as e:
+        if args.debug:
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, OSError) and not isinstance(e, SparsetrtError) and e.filename:
+            message = f"{e.strerror or message}: {e.filename}"
+        _note(f"sparsetrt {args.verb}: error: {message}")
         return EXIT_ERROR
+    except Exception as e:
+        if args.debug:
+            raise
+        _note(_internal_error(args.verb, e))
+        return EXIT_INTERNAL
+
+
+def _internal_error(verb: str, e: BaseException) -> str:
+    from sparsetrt import __version__
+
+    frame = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    message = " ".join(str(e).split())
+    return (
+        f"sparsetrt {verb}: internal error: {type(e).__name__}: {message}{where}\n"
+        "This is a bug in sparsetrt, not a problem with your input. Please report it with the command you ran and "
+        f"the traceback that `sparsetrt --debug {verb} ...` prints (sparsetrt {__version__}, Python "
+        f"{platform.python_version()})."
+    )
 
 
 if __name__ == "__main__":

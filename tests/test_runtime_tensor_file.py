@@ -1,9 +1,10 @@
 """Tensor files (docs/tensor_files.md): Python writes the documented bytes, reads them back, refuses bad
-files with a message naming the problem, and agrees with the C++ reader/writer of examples/cpp_deploy."""
+files with a message naming the problem, and agrees with the C++ reader/writer of examples/cpp_deploy, on
+valid files and on thousands of malformed ones (the C++ reader is also fuzzed with libFuzzer: test_fuzz.py)."""
 
 from __future__ import annotations
 
-import shutil
+import random
 import struct
 import subprocess
 from pathlib import Path
@@ -11,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cpp_tools import compile_program, cxx
 
 from sparsetrt.runtime import TensorFileError, load_tensors, save_tensors
+from sparsetrt.runtime.tensor_file import read_tensors, write_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX_CODES = {np.float32: 1, np.uint8: 2, np.int8: 3, np.int32: 6, np.int64: 7, np.bool_: 9, np.float16: 10}
@@ -90,20 +93,124 @@ def test_unsupported_dtype_is_refused_before_writing(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_cpp_reader_and_writer_agree_with_python(gen: torch.Generator, tmp_path: Path) -> None:
-    """examples/cpp_deploy/tensor_file.h reads what Python wrote and writes it back byte for byte."""
-    compiler = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    if compiler is None:
-        pytest.skip("no C++ compiler on this machine: the C++ side of the tensor format cannot be built here")
-    tool = tmp_path / "roundtrip"
-    source = ROOT / "examples" / "cpp_deploy" / "tensor_roundtrip.cpp"
-    compiled = subprocess.run(
-        [compiler, "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", str(source), "-o", str(tool)],
-        capture_output=True,
-        text=True,
-        timeout=300,
+def _record(name: bytes, code: int, dims: list[int], nbytes: int, data: bytes = b"") -> bytes:
+    return (
+        (
+            struct.pack("<I", len(name))
+            + name
+            + struct.pack("<II", code, len(dims))
+            + struct.pack(f"<{len(dims)}q", *dims)
+        )
+        + struct.pack("<Q", nbytes)
+        + data
     )
-    assert compiled.returncode == 0, compiled.stderr
+
+
+def _file(*records: bytes, count: int | None = None) -> bytes:
+    return b"SPTRTTNS" + struct.pack("<II", 1, len(records) if count is None else count) + b"".join(records)
+
+
+# Hand-written malformed files: each must be refused with its reason (and the file's name), never crash,
+# never allocate what the file merely claims.
+MALFORMED = {
+    # dims whose product overflows int64 (2^32 * 2^32 * 4 wraps to 0 in int64 arithmetic, and 0 bytes "match")
+    "dims overflow int64": (_file(_record(b"x", 1, [2**32, 2**32, 4], 0)), "too large"),
+    "zero dim beside a huge one": (_file(_record(b"x", 1, [0, 2**62], 0)), "too large"),
+    "name not UTF-8": (_file(_record(b"\xff\xfe", 1, [1], 4, b"\0" * 4)), "tensor 0's name is not UTF-8"),
+    "65 dims": (_file(_record(b"x", 1, [1] * 65, 4, b"\0" * 4)), "65 dims, more than 64"),
+    "negative dim": (_file(_record(b"x", 1, [-1], 0)), "negative dims"),
+    "byte count beyond the file": (_file(_record(b"x", 2, [2**40], 2**40)), "truncated"),
+    "count beyond the file": (_file(count=2**32 - 1), "truncated"),
+    "name length beyond the file": (_file(struct.pack("<I", 2**32 - 1)), "truncated"),
+    "rank beyond the file": (_file(struct.pack("<I", 1) + b"x" + struct.pack("<II", 1, 2**20)), "more than 64"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_files_are_refused_with_the_reason(tmp_path: Path, case: str) -> None:
+    blob, message = MALFORMED[case]
+    path = tmp_path / "t.bin"
+    path.write_bytes(blob)
+    with pytest.raises(TensorFileError, match=message) as caught:
+        load_tensors(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file_is_a_tensor_file_error(tmp_path: Path) -> None:
+    with pytest.raises(TensorFileError, match=r"nothing\.bin does not exist \(write one with"):
+        load_tensors(tmp_path / "nothing.bin")
+
+
+def _mutations(rng: random.Random, blob: bytes, n: int) -> list[bytes]:
+    """Structure-blind damage to a valid file: flipped bits, overwritten length/dim fields with edge values,
+    cuts and insertions."""
+    edges = [0, 1, 2**31, 2**32 - 1, 2**62, 2**63 - 1, 2**64 - 1]
+    out = []
+    for _ in range(n):
+        b = bytearray(blob)
+        for _ in range(rng.randint(1, 3)):
+            if not b:
+                break  # cut to nothing: nothing left to damage
+            roll, pos = rng.random(), rng.randrange(len(b))
+            if roll < 0.4:
+                b[pos] ^= 1 << rng.randrange(8)
+            elif roll < 0.7:
+                width = rng.choice([4, 8])
+                b[pos : pos + width] = (rng.choice(edges) % 2 ** (8 * width)).to_bytes(width, "little")
+            elif roll < 0.85:
+                del b[pos:]
+            else:
+                b[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 9)))
+        out.append(bytes(b))
+    return out
+
+
+def _valid_blob(gen: torch.Generator) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    write_tensors(
+        buffer,
+        {
+            "voxel_features": _random(gen, np.float16, (3, 2)),
+            "voxel_coords": _random(gen, np.int32, (3, 4)),
+            "é": np.zeros((0, 3), np.float32),
+            "s": np.float64(2.5),
+        },
+    )
+    return buffer.getvalue()
+
+
+def test_damaged_files_are_refused_or_read_exactly(gen: torch.Generator) -> None:
+    """Python's reader on thousands of damaged files: a TensorFileError, or (where the damage left a valid
+    file) tensors that write back to the same bytes. Nothing else."""
+    import io
+
+    rng = random.Random(int(torch.randint(1 << 30, (1,), generator=gen)))
+    refused = 0
+    for blob in _mutations(rng, _valid_blob(gen), 3000):
+        try:
+            tensors = read_tensors(blob)
+        except TensorFileError:
+            refused += 1
+            continue
+        again = io.BytesIO()
+        write_tensors(again, tensors)
+        assert again.getvalue() == blob
+    assert refused > 2000
+
+
+@pytest.fixture(scope="module")
+def roundtrip_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if cxx() is None:
+        pytest.skip("no C++ compiler on this machine: the C++ side of the tensor format cannot be built here")
+    source = ROOT / "examples" / "cpp_deploy" / "tensor_roundtrip.cpp"
+    return compile_program(tmp_path_factory.mktemp("tensor_roundtrip") / "roundtrip", [source])
+
+
+def test_cpp_reader_and_writer_agree_with_python(roundtrip_tool: Path, gen: torch.Generator, tmp_path: Path) -> None:
+    """examples/cpp_deploy/tensor_file.h reads what Python wrote and writes it back byte for byte."""
+    tool = roundtrip_tool
     tensors = {
         "voxel_features": _random(gen, np.float16, (5, 4)),
         "voxel_coords": _random(gen, np.int32, (5, 4)),
@@ -118,3 +225,26 @@ def test_cpp_reader_and_writer_agree_with_python(gen: torch.Generator, tmp_path:
     (tmp_path / "bad.bin").write_bytes(b"garbage!")
     ran = subprocess.run([tool, tmp_path / "bad.bin", tmp_path / "o.bin"], capture_output=True, text=True)
     assert ran.returncode == 1 and "not a sparsetrt tensor file" in ran.stderr
+
+
+def test_cpp_and_python_readers_refuse_the_same_files(roundtrip_tool: Path, gen: torch.Generator, tmp_path: Path):
+    """The hand-written malformed files and a few hundred damaged ones: the C++ reader refuses exactly the
+    files Python refuses, and writes back the ones it accepts unchanged."""
+    rng = random.Random(int(torch.randint(1 << 30, (1,), generator=gen)))
+    blobs = [blob for blob, _ in MALFORMED.values()] + _mutations(rng, _valid_blob(gen), 300)
+    disagree = []
+    for i, blob in enumerate(blobs):
+        path, out = tmp_path / f"{i}.bin", tmp_path / f"{i}.out"
+        path.write_bytes(blob)
+        try:
+            read_tensors(blob)
+            python_ok = True
+        except TensorFileError:
+            python_ok = False
+        ran = subprocess.run([roundtrip_tool, path, out], capture_output=True, text=True, timeout=60)
+        assert ran.returncode in (0, 1), f"C++ reader crashed on {path}: {ran.returncode} {ran.stderr}"
+        if (ran.returncode == 0) != python_ok:
+            disagree.append((blob[:64], python_ok, ran.stderr.strip()))
+        elif python_ok:
+            assert out.read_bytes() == blob
+    assert not disagree, disagree[:3]

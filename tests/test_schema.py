@@ -8,9 +8,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from sparsetrt.exporter.schema import DOMAIN, check_attributes, load, lookup_attributes
+from sparsetrt.errors import ModelError
+from sparsetrt.exporter.schema import DOMAIN, check_attributes, check_input_shapes, load, lookup_attributes
+from sparsetrt.exporter.schema import cpp as cpp_header
 from sparsetrt.exporter.schema.docs import plugin_readmes, render, update_plugin_readme
 from sparsetrt.exporter.schema.onnx_registration import SHAPE_FUNCTIONS, add_lookup_attributes, register_onnx_schemas
+from sparsetrt.exporter.schema.rules import RULE_KINDS
 
 
 def test_docs_are_generated_from_the_schema():
@@ -51,11 +54,15 @@ def test_attribute_types_are_those_tensorrt_passes_through():
 def test_check_attributes_refuses_drift():
     ok = {"spatial_shape": [4, 4, 4], "kernel_size": [3, 3, 3], "dilation": [1, 1, 1]}
     check_attributes("SubmRulebook", ok)
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(ModelError, match="attribute 'extra': unknown attribute for this op"):
         check_attributes("SubmRulebook", {**ok, "extra": 1})
-    with pytest.raises(ValueError, match="must be ints"):
+    with pytest.raises(ModelError, match="attribute 'dilation': must be of type ints, got floats"):
         check_attributes("SubmRulebook", {**ok, "dilation": [1.0, 1.0, 1.0]})
-    with pytest.raises(KeyError, match="no op"):
+    with pytest.raises(ModelError, match="attribute 'dilation': missing"):
+        check_attributes("SubmRulebook", {k: v for k, v in ok.items() if k != "dilation"})
+    with pytest.raises(ModelError, match="attribute 'kernel_size': given twice"):
+        check_attributes("SubmRulebook", [*ok.items(), ("kernel_size", [3, 3, 3])])
+    with pytest.raises(ModelError, match="no op 'Nope'"):
         check_attributes("Nope", {})
 
 
@@ -72,9 +79,9 @@ def test_check_attributes_accepts_the_lookup_attributes_and_checks_their_values(
     ok = {"spatial_shape": [4, 4, 4], "kernel_size": [3, 3, 3], "dilation": [1, 1, 1]}
     check_attributes("SubmRulebook", {**ok, "plugin_namespace": "sparsetrt", "plugin_version": b"1"})
     check_attributes("SubmRulebook", ok)  # files exported before them stay valid
-    with pytest.raises(ValueError, match=r"plugin_namespace is '', .* only under 'sparsetrt'"):
+    with pytest.raises(ModelError, match=r"'plugin_namespace': is '', .* only under 'sparsetrt'"):
         check_attributes("SubmRulebook", {**ok, "plugin_namespace": ""})
-    with pytest.raises(ValueError, match=r"plugin_version is '2'"):
+    with pytest.raises(ModelError, match=r"'plugin_version': is '2'"):
         check_attributes("InverseRulebook", {"plugin_version": "2"})
 
 
@@ -102,3 +109,119 @@ def test_onnx_checker_knows_the_lookup_attributes_and_their_type():
     assert {a.name: helper.get_attribute_value(a) for a in old.graph.node[0].attribute}["plugin_namespace"] == (
         b"sparsetrt"
     )
+
+
+def test_the_cpp_rule_table_is_generated_from_the_schema():
+    path = Path(__file__).resolve().parents[1] / cpp_header.HEADER
+    assert path.read_text() == cpp_header.render(), (
+        f"{cpp_header.HEADER} is stale: python -m sparsetrt.exporter.schema.cpp > {cpp_header.HEADER}"
+    )
+
+
+def test_rules_are_well_formed():
+    """Every rule kind is one both sides implement; D-length attributes come after spatial_shape (which sets
+    D); value lists only on scalars, with a name per value."""
+    for definition in load().ops.values():
+        names = [a.name for a in definition.attributes]
+        for a in definition.attributes:
+            if a.length == "D":
+                assert "spatial_shape" in names[: names.index(a.name)], f"{definition.name}.{a.name}"
+            if a.values is not None:
+                assert a.type in ("int", "string"), f"{definition.name}.{a.name}"
+                assert a.value_names is None or len(a.value_names) == len(a.values)
+            assert a.type != "float" or (a.min is None and a.max is None), "float bounds are not implemented"
+        for r in definition.rules:
+            assert r.kind in RULE_KINDS, f"{definition.name}: {r.kind}"
+            assert r.field in names and r.doc, f"{definition.name}: {r}"
+
+
+def _sparse(**changes):
+    attrs = {
+        "spatial_shape": [41, 1440, 1440],
+        "kernel_size": [3, 3, 3],
+        "stride": [2, 2, 2],
+        "padding": [1, 1, 1],
+        "dilation": [1, 1, 1],
+        "output_padding": [0, 0, 0],
+        "transposed": 0,
+        "max_out": 0,
+        "batch_size": 2,
+    }
+    return {**attrs, **changes}
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "message"),
+    [
+        # The issue's cases: values the plugins refuse, which the reference runtime ran.
+        ("SparseRulebook", _sparse(transposed=5), "'transposed': must be 0 (regular) or 1 (transposed), got 5"),
+        ("SparseConv", {"activation": 7, "alpha": 0.0}, "'activation': must be 0 (none), 1 (relu), 2 (leaky_relu)"),
+        ("SparseConv", {"activation": 2, "alpha": float("nan")}, "'alpha': must be finite"),
+        ("Densify", {"spatial_shape": [4, 4], "batch_size": 0}, "'batch_size': must be >= 1, got 0"),
+        # Products that overflowed int64 in C++ (2^21 * 2^21 * 2^22 = 2^64 wrapped to 0 and passed).
+        (
+            "SparseRulebook",
+            _sparse(kernel_size=[2**21, 2**21, 2**22]),
+            "'kernel_size': the kernel volume K, a tensor dim and a loop bound in every kernel (the product of "
+            "kernel_size [2097152, 2097152, 4194304]) exceeds 2^20",
+        ),
+        # (k / 2) * dilation overflowed int32 in makeGeometry: the reach rule keeps every coordinate in int32.
+        (
+            "SubmRulebook",
+            {"spatial_shape": [8], "kernel_size": [2**20], "dilation": [2**20]},
+            "'kernel_size': every coordinate a kernel forms fits int32: in dim 0, spatial_shape + (kernel_size - 1) "
+            "* dilation = 1099510579208 exceeds 2^31 - 1",
+        ),
+        ("SubmRulebook", {"spatial_shape": [2**40], "kernel_size": [1], "dilation": [1]}, "must fit in int32"),
+        ("SparseRulebook", _sparse(output_padding=[1, 0, 0]), "'output_padding': output_padding only applies"),
+        (
+            "SparseRulebook",
+            _sparse(spatial_shape=[1, 1440, 1440], kernel_size=[5, 3, 3], padding=[0, 0, 0]),
+            "'spatial_shape': dim 0 of size 1 becomes -1 with this kernel_size/stride/padding/dilation",
+        ),
+        (
+            "SparseRulebook",
+            _sparse(spatial_shape=[2**30, 2**30, 1], stride=[1, 1, 1], transposed=1),
+            "'spatial_shape': the grid's site count",
+        ),
+        (
+            "SparseRulebook",
+            _sparse(spatial_shape=[2**16, 2**16, 1], batch_size=2**31 - 1, stride=[1, 1, 1]),
+            "'batch_size': the range of the input's site keys (batch x grid) (the product of batch_size 2147483647 "
+            "and spatial_shape [65536, 65536, 1]) exceeds 2^62 - 1",
+        ),
+        ("SparseRulebook", _sparse(stride=[2, 2]), "'stride': must have 3 entries (one per spatial dim of spatial_sh"),
+        ("Densify", {"spatial_shape": [1] * 5, "batch_size": 1}, "'spatial_shape': must have 1 to 4 entries"),
+    ],
+)
+def test_rules_refuse_with_op_node_and_field(op: str, attrs: dict, message: str) -> None:
+    with pytest.raises(ModelError) as caught:
+        check_attributes(op, attrs, node="n7")
+    assert str(caught.value).startswith(f"sparsetrt::{op} node 'n7', attribute '")
+    assert message in str(caught.value)
+
+
+def test_valid_attributes_pass_the_rules():
+    check_attributes("SparseRulebook", _sparse())
+    check_attributes("SparseRulebook", _sparse(transposed=1, output_padding=[1, 0, 1], max_out=10))
+    check_attributes("SparseConv", {"activation": 2, "alpha": 0.1})
+    check_attributes("SubmRulebook", {"spatial_shape": [8], "kernel_size": [2**20], "dilation": [1]})
+
+
+def test_input_shapes_follow_the_symbolic_shapes():
+    conv = {"activation": 0, "alpha": 0.0}
+    check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 27, 16], [32]])
+    check_input_shapes("SparseConv", "c", conv, [[-1, 16], [27, -1], [32, 27, 16], None])
+    with pytest.raises(
+        ModelError, match=r"node 'c', input 'weight': dim 1 \(K\) must equal K = 27 of input 'neighbors'"
+    ):
+        check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 2, 16]])
+    with pytest.raises(ModelError, match=r"input 'bias': dim 0 \(C_out\) must equal C_out = 32 of input 'weight'"):
+        check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 27, 16], [31]])
+    with pytest.raises(
+        ModelError, match=r"input 'weight': must be \[C_out, K, C_in\] \(rank 3\), got \[32, 3, 3, 3, 16\]"
+    ):
+        check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 3, 3, 3, 16]])
+    dense = {"spatial_shape": [4, 4], "batch_size": 1}
+    with pytest.raises(ModelError, match=r"input 'indices': dim 1 must be 1 \+ D = 3 \(batch, one coordinate"):
+        check_input_shapes("Densify", "d", dense, [[10, 8], [10, 4]])

@@ -3,6 +3,14 @@
 The exporter emits nodes from it, the reference runtime checks nodes against it, ONNX learns the ops
 (and their shape inference) from it, the plugin creators are checked against it, and the op docs are
 generated from it. Change an op here first.
+
+It also states every attribute's valid values, once: per attribute ``length`` (``[lo, hi]`` or ``"D"``, the
+length of ``spatial_shape``), ``min``, ``max``, ``values`` (with ``value_names``) and ``finite``; per op a list
+of ``rules`` across attributes and derived quantities (``product``, ``reach``, ``zero_unless``,
+``output_grid``; see ``rules.py``); and, through the symbolic input shapes (``[C_out, K, C_in]``), how the
+inputs' dims relate. ``rules.py`` applies them in Python (exporter, reference runtime), and the plugin
+creators apply the same table, generated into C++ (``plugins/common/include/sparsetrt/op_rules.h``, by
+``python -m sparsetrt.exporter.schema.cpp``), with the same messages.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from sparsetrt.errors import ModelError
 
 DOMAIN = "sparsetrt"
 
@@ -31,6 +41,22 @@ class Attr:
     name: str
     type: str  # "int", "ints" or "float"
     doc: str = ""
+    length: tuple[int, int] | str | None = None  # ints: (lo, hi) entries, or "D" (as many as spatial_shape)
+    min: int | None = None  # int, ints: every value >= min
+    max: int | None = None  # int, ints: every value <= max
+    values: tuple[Any, ...] | None = None  # the allowed values, in order
+    value_names: tuple[str, ...] | None = None  # what each of ``values`` means
+    finite: bool = False  # float: neither NaN nor infinite
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule across attributes (see ``rules.py`` for each kind); ``field`` is the attribute messages name."""
+
+    kind: str
+    field: str
+    doc: str
+    params: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,7 @@ class OpDef:
     inputs: tuple[Param, ...]
     outputs: tuple[Param, ...]
     attributes: tuple[Attr, ...]
+    rules: tuple[Rule, ...] = ()
 
     def attribute(self, name: str) -> Attr:
         for a in self.attributes:
@@ -74,6 +101,28 @@ def _param(d: dict[str, Any]) -> Param:
     return Param(d["name"], d["type"], tuple(d["shape"]), bool(d.get("optional", False)), d.get("doc", ""))
 
 
+def _attr(d: dict[str, Any]) -> Attr:
+    length = d.get("length")
+    values = d.get("values")
+    names = d.get("value_names")
+    return Attr(
+        name=d["name"],
+        type=d["type"],
+        doc=d.get("doc", ""),
+        length=tuple(length) if isinstance(length, list) else length,  # type: ignore[arg-type]
+        min=d.get("min"),
+        max=d.get("max"),
+        values=tuple(values) if values is not None else None,
+        value_names=tuple(names) if names is not None else None,
+        finite=bool(d.get("finite", False)),
+    )
+
+
+def _rule(d: dict[str, Any]) -> Rule:
+    params = {k: v for k, v in d.items() if k not in ("rule", "field", "doc")}
+    return Rule(d["rule"], d["field"], d.get("doc", ""), params)
+
+
 @cache
 def load() -> Schema:
     """The schema, parsed once."""
@@ -85,7 +134,8 @@ def load() -> Schema:
             doc=o["doc"],
             inputs=tuple(_param(p) for p in o["inputs"]),
             outputs=tuple(_param(p) for p in o["outputs"]),
-            attributes=tuple(Attr(a["name"], a["type"], a.get("doc", "")) for a in o["attributes"]),
+            attributes=tuple(_attr(a) for a in o["attributes"]),
+            rules=tuple(_rule(r) for r in o.get("rules", [])),
         )
         for o in raw["ops"]
     }
@@ -96,10 +146,14 @@ def load() -> Schema:
 
 
 def op(name: str) -> OpDef:
+    """The op's definition; a ``ModelError`` naming the known ops if the schema has no such op."""
     try:
         return load().ops[name]
     except KeyError:
-        raise KeyError(f"no op {name!r} in the sparsetrt schema; known: {sorted(load().ops)}") from None
+        raise ModelError(
+            f"no op {name!r} in the sparsetrt schema (known: {', '.join(sorted(load().ops))}); the file was written "
+            "by another tool or a newer sparsetrt, or edited by hand"
+        ) from None
 
 
 def lookup_attributes(op_name: str) -> dict[str, str]:
@@ -110,7 +164,7 @@ def lookup_attributes(op_name: str) -> dict[str, str]:
     return {a.name: sources[a.value] for a in load().lookup_attributes}
 
 
-def check_lookup_attributes(op_name: str, attrs: dict[str, Any]) -> None:
+def check_lookup_attributes(op_name: str, attrs: dict[str, Any], node: str | None = None) -> None:
     """Raise if a lookup attribute in ``attrs`` has another value than the schema's (TensorRT would then look for a
     plugin that does not exist). Absent ones are accepted: files exported before they existed run everywhere but on
     TensorRT 10.3-10.9, and ``sparsetrt build`` adds them."""
@@ -120,39 +174,32 @@ def check_lookup_attributes(op_name: str, attrs: dict[str, Any]) -> None:
         value = attrs[name]
         value = value.decode() if isinstance(value, bytes) else value
         if value != expected:
-            raise ValueError(
-                f"{op_name}.{name} is {value!r}, but TensorRT finds this op's plugin only under {expected!r}: "
-                f"set it to {expected!r} (or re-export the model)"
+            raise ModelError(
+                f"sparsetrt::{op_name}{'' if node is None else f' node {node!r}'}, attribute {name!r}: is {value!r}, "
+                f"but TensorRT finds this op's plugin only under {expected!r}: set it to {expected!r} (or "
+                "re-export the model)"
             )
-
-
-def check_attributes(op_name: str, attrs: dict[str, Any]) -> None:
-    """Raise if ``attrs`` (name -> python value) are not exactly the op's declared attributes (plus, optionally,
-    the lookup attributes with their schema values).
-
-    TensorRT's ONNX parser silently drops attributes a plugin creator does not declare, so an attribute
-    missing from the schema would be lost without a word: we refuse it at export instead.
-    """
-    definition = op(op_name)
-    check_lookup_attributes(op_name, attrs)
-    lookup = {a.name for a in load().lookup_attributes}
-    attrs = {k: v for k, v in attrs.items() if k not in lookup}
-    declared = {a.name for a in definition.attributes}
-    if set(attrs) != declared:
-        raise ValueError(
-            f"{op_name}: attributes {sorted(attrs)} do not match the schema's {sorted(declared)} "
-            "(missing or undeclared attributes)"
-        )
-    for name, value in attrs.items():
-        kind = definition.attribute(name).type
-        ok = (
-            (kind == "int" and isinstance(value, int))
-            or (kind == "float" and isinstance(value, float))
-            or (kind == "ints" and isinstance(value, list | tuple) and all(isinstance(v, int) for v in value))
-        )
-        if not ok:
-            raise ValueError(f"{op_name}.{name} must be {kind}, got {value!r}")
 
 
 def kernel_volume(kernel_size: list[int]) -> int:
     return math.prod(kernel_size)
+
+
+from .rules import check_attributes, check_input_shapes, output_grid  # noqa: E402  (they use the above)
+
+__all__ = [
+    "DOMAIN",
+    "Attr",
+    "OpDef",
+    "Param",
+    "Rule",
+    "Schema",
+    "check_attributes",
+    "check_input_shapes",
+    "check_lookup_attributes",
+    "kernel_volume",
+    "load",
+    "lookup_attributes",
+    "op",
+    "output_grid",
+]

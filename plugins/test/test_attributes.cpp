@@ -2,10 +2,12 @@
 // output-shape arithmetic and the data-dependent output bound. No CUDA, no TensorRT.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <random>
 
 #include "harness.h"
 #include "sparsetrt/attributes.h"
+#include "sparsetrt/checked.h"
 
 using namespace sparsetrt;
 
@@ -232,6 +234,38 @@ TEST(output_bound_is_sound_and_tight) {
   CHECK(sparseRulebookOutputBound(a, 10'000'000) == int64_t{2} * 21 * 720 * 720);
   a.batch_size = 1;
   CHECK(sparseRulebookOutputBound(a, 10'000'000) == int64_t{21} * 720 * 720);
+}
+
+TEST(overflow_is_refused_not_wrapped) {
+  // 2^21 * 2^21 * 2^22 = 2^64 wrapped to 0 in int64 and passed the kernel-volume check.
+  SparseRulebookAttrs a = strided3d();
+  a.kernel_size = {1 << 21, 1 << 21, 1 << 22};
+  CHECK_THROWS_WITH(AttributeError, validate("big", a), "'big'", "'kernel_size'", "kernel volume", "exceeds 2^20");
+  // (k / 2) * dilation overflowed int32 in makeGeometry: the reach rule refuses it first.
+  SubmRulebookAttrs s{{8}, {1 << 20}, {1 << 20}};
+  CHECK_THROWS_WITH(AttributeError, validate("wide", s), "'kernel_size'", "fits int32", "exceeds 2^31 - 1");
+  // Unvalidated attributes never reach undefined behaviour either: checked arithmetic throws.
+  CHECK_THROWS_WITH(OverflowError, makeGeometry(SubmRulebookAttrs{{8, 8, 8}, {1 << 21, 1 << 21, 1 << 22}, {1, 1, 1}}),
+                    "kernel volume");
+  CHECK_THROWS_WITH(OverflowError, makeGeometry(SubmRulebookAttrs{{8}, {1 << 30}, {1 << 30}}), "padding");
+  // The grid and the output grid, at int32's limit, in checked int64.
+  a = strided3d();
+  a.spatial_shape = {2, 1, 1};
+  a.stride = {2147483647, 1, 1};
+  a.transposed = 1;
+  CHECK_THROWS_WITH(AttributeError, validate("t", a), "'spatial_shape'", "more than 2^31 - 1");
+  a.transposed = 0;
+  a.stride = {1, 1, 1};
+  a.padding = {1073741824, 1, 1};
+  CHECK_THROWS_WITH(AttributeError, validate("p", a), "'kernel_size'", "fits int32");
+  // N from TensorRT's int64 dims: the bound saturates at the grid instead of wrapping.
+  a = strided3d();
+  CHECK(sparseRulebookOutputBound(a, std::numeric_limits<int64_t>::max()) == int64_t{2} * 21 * 720 * 720);
+  a.transposed = 1;
+  a.spatial_shape = {1, 1, 1};
+  a.output_padding = {1, 1, 1};
+  CHECK(sparseRulebookOutputBound(a, std::numeric_limits<int64_t>::max() / 2) ==
+        int64_t{2} * 2 * 2 * 2);  // batch x the [2, 2, 2] grid
 }
 
 TEST_MAIN()

@@ -9,7 +9,7 @@ TEST(rulebook_shapes) {
   CHECK((submRulebookOutput("s", s, {1000, 4}) == Dims{27, 1000}));
   CHECK((submRulebookOutput("s", s, {-1, 4}) == Dims{27, -1}));
   CHECK_THROWS_WITH(ShapeError, submRulebookOutput("subm1", s, {1000, 3}), "SubmRulebook", "'subm1'", "'indices'",
-                    "got 3, expected 4");
+                    "dim 1 must be 1 + D = 4", "got 3");
 
   SparseRulebookAttrs r;
   r.spatial_shape = {41, 1600, 1408};
@@ -34,7 +34,7 @@ TEST(compute_shapes) {
   CHECK((sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, &bias) == Dims{900, 64}));
   CHECK((sparseConvOutput("c", {-1, 16}, {27, -1}, {64, 27, 16}, nullptr) == Dims{-1, 64}));
   CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 16}, {27, 900}, {64, 9, 16}, nullptr), "SparseConv",
-                    "'conv3'", "'weight'", "kernel volume");
+                    "'conv3'", "'weight'", "dim 1 (K) must equal K = 27 of input 'neighbors', got 9");
   CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 32}, {27, 900}, {64, 27, 16}, nullptr), "'weight'",
                     "C_in");
   const Dims bad_bias{32};
@@ -46,7 +46,7 @@ TEST(compute_shapes) {
   DensifyAttrs d{{2, 200, 176}, 2};
   CHECK((densifyOutput("d", d, {1000, 128}, {1000, 4}) == Dims{2, 128, 2, 200, 176}));
   CHECK_THROWS_WITH(ShapeError, densifyOutput("bev", d, {1000, 128}, {999, 4}), "Densify", "'bev'", "'indices'",
-                    "rows");
+                    "dim 0 (N) must equal N = 1000 of input 'features', got 999");
 }
 
 TEST_MAIN()

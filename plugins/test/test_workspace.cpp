@@ -1,6 +1,7 @@
 // Workspace layouts: aligned, non-overlapping, large enough, monotone in the problem size.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "harness.h"
@@ -126,6 +127,27 @@ TEST(radix_sort_bound) {
     }
   }
   CHECK(radixSortTempBound(2000000, 55) > radixSortTempBound(1000000, 55));
+}
+
+TEST(sizes_saturate_instead_of_wrapping) {
+  // Counts from TensorRT's int64 dims: no size may wrap around to something small.
+  constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+  CHECK(hashCapacity(kHuge) == int64_t{1} << 62);
+  CHECK(hashTableLayout(kHuge).bytes == SIZE_MAX);
+  CHECK(submRulebookWorkspace(kHuge).bytes == SIZE_MAX);
+  CHECK(radixSortTempBound(kHuge, 64) > (std::size_t{1} << 40));
+  RulebookGeometry g{};
+  g.kind = RulebookKind::kTransposed;
+  g.ndim = 3;
+  for (int d = 0; d < 3; ++d) {
+    g.in_shape[d] = g.out_shape[d] = 2147483647;
+    g.kernel[d] = 100;
+    g.stride[d] = g.dilation[d] = 1;
+  }
+  g.kernel_volume = 1000000;
+  CHECK(sparseRulebookSortBits(g) == 64);
+  const SparseRulebookWorkspace w = sparseRulebookWorkspace(kHuge, g, kHuge);
+  CHECK(w.bytes == SIZE_MAX && w.keys == kHuge);
 }
 
 TEST_MAIN()

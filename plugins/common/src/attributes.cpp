@@ -7,12 +7,11 @@
 #include <numeric>
 #include <sstream>
 
+#include "sparsetrt/checked.h"
+#include "sparsetrt/op_rules.h"
+
 namespace sparsetrt {
 namespace {
-
-// Keys are b * prod(shape) + row-major site, in int64 with b < 2^31: a grid of at most 2^32 sites keeps
-// every key below 2^63 (and leaves the radix sort a bounded bit range).
-constexpr int64_t kMaxGridSites = int64_t{1} << 32;
 
 [[noreturn]] void fail(const std::string& op, const std::string& node, const std::string& field,
                        const std::string& what) {
@@ -97,31 +96,203 @@ FieldValue intsField(const char* name, const std::vector<int32_t>& v) {
 FieldValue intField(const char* name, int32_t v) { return FieldValue{name, FieldType::kInt32, {v}, 0.0f}; }
 FieldValue floatField(const char* name, float v) { return FieldValue{name, FieldType::kFloat32, {}, v}; }
 
-void checkSpatialShape(const char* op, const std::string& node, const std::vector<int32_t>& shape) {
-  if (shape.empty() || shape.size() > static_cast<std::size_t>(kMaxSpatialDims))
-    fail(op, node, "spatial_shape",
-         "must have 1 to " + std::to_string(kMaxSpatialDims) + " entries (one per spatial dim), got " + str(shape));
-  int64_t sites = 1;
-  for (int32_t s : shape) {
-    if (s < 1) fail(op, node, "spatial_shape", "every entry must be >= 1, got " + str(shape));
-    sites *= s;
-    if (sites > kMaxGridSites)
-      fail(op, node, "spatial_shape", "the grid " + str(shape) + " has more than 2^32 sites, too many for 64-bit keys");
+// ------------------------------------------------------------------------------- the schema's rules
+// Applied from the generated table (sparsetrt/op_rules.h), in the order and with the messages of the Python
+// side (exporter/schema/rules.py): each attribute in schema order (length, min, max, values, finite), then
+// the rules across attributes.
+
+const OpRules& rulesOf(const char* op) {
+  for (const OpRules& r : kOpRules)
+    if (std::strcmp(r.op, op) == 0) return r;
+  throw std::logic_error(std::string("no schema rules for op ") + op);
+}
+
+const FieldValue* findField(const std::vector<FieldValue>& fields, const char* name) {
+  for (const FieldValue& f : fields)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+std::string str64(const std::vector<int64_t>& v) {
+  std::ostringstream s;
+  s << "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << v[i];
+  s << "]";
+  return s.str();
+}
+
+// 2^32, 2^31 - 1, else decimal (as rules.py's fmt_limit).
+std::string fmtLimit(int64_t v) {
+  for (int k = 10; k < 63; ++k) {
+    const int64_t p = int64_t{1} << k;
+    if (v == p) return "2^" + std::to_string(k);
+    if (v == p - 1) return "2^" + std::to_string(k) + " - 1";
+  }
+  if (v == std::numeric_limits<int64_t>::max()) return "2^63 - 1";
+  return std::to_string(v);
+}
+
+std::string alternatives(const ValueRule& r) {
+  std::string out;
+  for (std::size_t i = 0; i < r.num_values; ++i) {
+    if (i) out += i + 1 == r.num_values ? " or " : ", ";
+    out += std::to_string(r.values[i]);
+    if (r.value_names) out += std::string(" (") + r.value_names[i] + ")";
+  }
+  return out;
+}
+
+void checkValue(const char* op, const std::string& node, const ValueRule& r, const FieldValue& f, int64_t ndim) {
+  if (f.type == FieldType::kInt32) {
+    const int64_t v = f.ints.empty() ? 0 : f.ints[0];
+    if (r.has_min && v < r.min)
+      fail(op, node, r.field, "must be >= " + std::to_string(r.min) + ", got " + std::to_string(v));
+    if (r.has_max && v > r.max)
+      fail(op, node, r.field, "must be <= " + std::to_string(r.max) + ", got " + std::to_string(v));
+    if (r.values) {
+      bool allowed = false;
+      for (std::size_t i = 0; i < r.num_values; ++i) allowed = allowed || r.values[i] == v;
+      if (!allowed) fail(op, node, r.field, "must be " + alternatives(r) + ", got " + std::to_string(v));
+    }
+  } else if (f.type == FieldType::kInt32Array) {
+    const int64_t n = static_cast<int64_t>(f.ints.size());
+    if (r.length == LengthRule::kSpatialDims && ndim >= 0 && n != ndim)
+      fail(op, node, r.field,
+           "must have " + std::to_string(ndim) + " entries (one per spatial dim of spatial_shape), got " + str(f.ints));
+    if (r.length == LengthRule::kRange && (n < r.length_min || n > r.length_max))
+      fail(op, node, r.field,
+           "must have " + std::to_string(r.length_min) + " to " + std::to_string(r.length_max) +
+               " entries (one per spatial dim), got " + str(f.ints));
+    for (int32_t x : f.ints)
+      if (r.has_min && x < r.min)
+        fail(op, node, r.field, "every entry must be >= " + std::to_string(r.min) + ", got " + str(f.ints));
+    for (int32_t x : f.ints)
+      if (r.has_max && x > r.max)
+        fail(op, node, r.field, "every entry must be <= " + std::to_string(r.max) + ", got " + str(f.ints));
+  } else if (f.type == FieldType::kFloat32) {
+    if (r.finite && !std::isfinite(f.f)) fail(op, node, r.field, "must be finite (not NaN or infinity)");
   }
 }
 
-void checkPerDim(const char* op, const std::string& node, const char* field, const std::vector<int32_t>& v,
-                 std::size_t ndim, int32_t min_value) {
-  if (v.size() != ndim)
-    fail(op, node, field,
-         "must have " + std::to_string(ndim) + " entries (one per spatial dim of spatial_shape), got " + str(v));
-  for (int32_t x : v)
-    if (x < min_value) fail(op, node, field, "every entry must be >= " + std::to_string(min_value) + ", got " + str(v));
+const std::vector<int32_t>& intsOf(const char* op, const std::string& node, const std::vector<FieldValue>& fields,
+                                   const char* name) {
+  const FieldValue* f = findField(fields, name);
+  if (f == nullptr) fail(op, node, name, "missing (every attribute of the schema is required)");
+  return f->ints;
+}
+
+// A SparseRulebook's output grid from its fields: spconv's formulas, in checked int64 (validated int32
+// attributes cannot overflow it, but nothing here relies on that).
+std::vector<int64_t> outputGrid(const char* op, const std::string& node, const std::vector<FieldValue>& fields) {
+  const auto& shape = intsOf(op, node, fields, "spatial_shape");
+  const auto& kernel = intsOf(op, node, fields, "kernel_size");
+  const auto& stride = intsOf(op, node, fields, "stride");
+  const auto& padding = intsOf(op, node, fields, "padding");
+  const auto& dilation = intsOf(op, node, fields, "dilation");
+  const auto& out_pad = intsOf(op, node, fields, "output_padding");
+  const auto& transposed = intsOf(op, node, fields, "transposed");
+  const std::size_t d = shape.size();
+  if (kernel.size() != d || stride.size() != d || padding.size() != d || dilation.size() != d || out_pad.size() != d ||
+      transposed.size() != 1)
+    throw std::logic_error("outputGrid needs validated attributes");
+  std::vector<int64_t> out(d);
+  for (std::size_t i = 0; i < d; ++i) {
+    const int64_t s = shape[i], k = kernel[i], st = stride[i], p = padding[i], dl = dilation[i], op_ = out_pad[i];
+    const int64_t span = checkedMul(dl, k - 1, "dilation * (kernel_size - 1)");
+    if (transposed[0]) {
+      int64_t o = checkedMul(s - 1, st, "(spatial_shape - 1) * stride");
+      o = checkedAdd(checkedAdd(o, -2 * p, "the output grid"), span, "the output grid");
+      out[i] = checkedAdd(o, op_ + 1, "the output grid");
+    } else {
+      const int64_t num = checkedAdd(s + 2 * p - 1, -span, "the output grid");
+      if (st < 1) throw std::logic_error("outputGrid needs validated attributes");
+      out[i] = (num >= 0 ? num / st : -((-num + st - 1) / st)) + 1;  // floor division, as Python's //
+    }
+  }
+  return out;
+}
+
+void checkRule(const char* op, const std::string& node, const CrossRule& r, const std::vector<FieldValue>& fields) {
+  const auto term = [&](std::size_t i) { return std::string(r.terms[i]); };
+  switch (r.kind) {
+    case RuleKind::kProduct: {
+      int64_t product = 1;
+      bool over = false;
+      std::string terms;
+      for (std::size_t i = 0; i < r.num_terms; ++i) {
+        std::vector<int64_t> values;
+        std::string shown;
+        if (term(i) == "output_grid") {
+          values = outputGrid(op, node, fields);
+          shown = str64(values);
+        } else {
+          const FieldValue* f = findField(fields, r.terms[i]);
+          if (f == nullptr) fail(op, node, r.terms[i], "missing (every attribute of the schema is required)");
+          values.assign(f->ints.begin(), f->ints.end());
+          shown = f->type == FieldType::kInt32 ? std::to_string(f->ints.empty() ? 0 : f->ints[0]) : str(f->ints);
+        }
+        for (int64_t v : values) {
+          product = saturatingMul(product, v);
+          over = over || product > r.max;  // factors are >= 1 by then (their min rules ran first)
+        }
+        terms += (i ? " and " : "") + term(i) + " " + shown;
+      }
+      if (over)
+        fail(op, node, r.field, std::string(r.doc) + " (the product of " + terms + ") exceeds " + fmtLimit(r.max));
+      break;
+    }
+    case RuleKind::kReach: {
+      const auto& grid = intsOf(op, node, fields, r.terms[0]);
+      const bool has_padding = r.terms[1][0] != '\0';
+      const auto& kernel = intsOf(op, node, fields, r.terms[2]);
+      const auto& dilation = intsOf(op, node, fields, r.terms[3]);
+      const std::vector<int32_t> none(grid.size(), 0);
+      const auto& padding = has_padding ? intsOf(op, node, fields, r.terms[1]) : none;
+      for (std::size_t i = 0; i < grid.size() && i < kernel.size() && i < dilation.size() && i < padding.size(); ++i) {
+        // Each term is below 2^62 for int32 attributes; checked anyway.
+        const int64_t span = checkedMul(int64_t{kernel[i]} - 1, dilation[i], "the kernel's reach");
+        const int64_t reach = checkedAdd(int64_t{grid[i]} + 2 * int64_t{padding[i]}, span, "the kernel's reach");
+        if (reach > r.max) {
+          std::string expr =
+              term(0) + (has_padding ? " + 2 * " + term(1) : std::string()) + " + (" + term(2) + " - 1) * " + term(3);
+          fail(op, node, r.field,
+               std::string(r.doc) + ": in dim " + std::to_string(i) + ", " + expr + " = " + std::to_string(reach) +
+                   " exceeds " + fmtLimit(r.max));
+        }
+      }
+      break;
+    }
+    case RuleKind::kZeroUnless: {
+      const auto& value = intsOf(op, node, fields, r.field);
+      const auto& unless = intsOf(op, node, fields, r.terms[0]);
+      const bool allowed = !unless.empty() && unless[0] != 0;
+      if (!allowed)
+        for (int32_t v : value)
+          if (v != 0) fail(op, node, r.field, std::string(r.doc) + ", got " + str(value));
+      break;
+    }
+    case RuleKind::kOutputGrid: {
+      const auto& shape = intsOf(op, node, fields, "spatial_shape");
+      const std::vector<int64_t> out = outputGrid(op, node, fields);
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        if (out[i] < 1)
+          fail(op, node, r.field,
+               "dim " + std::to_string(i) + " of size " + std::to_string(shape[i]) + " becomes " +
+                   std::to_string(out[i]) + " with this kernel_size/stride/padding/dilation; the grid is too small");
+        if (out[i] > r.max)
+          fail(op, node, r.field,
+               "dim " + std::to_string(i) + " of the output grid is " + std::to_string(out[i]) + ", more than " +
+                   fmtLimit(r.max));
+      }
+      break;
+    }
+  }
 }
 
 int32_t product(const std::vector<int32_t>& v) {
   int64_t p = 1;
-  for (int32_t x : v) p *= x;
+  for (int32_t x : v) p = checkedMul(p, x, "the kernel volume");
+  if (p > std::numeric_limits<int32_t>::max()) throw OverflowError("the kernel volume exceeds int32");
   return static_cast<int32_t>(p);
 }
 
@@ -140,63 +311,26 @@ std::vector<FieldView> viewsOf(const std::vector<FieldValue>& values) {
 }
 
 // ------------------------------------------------------------------------------------------ validation
-void validate(const std::string& node, const SubmRulebookAttrs& a) {
-  const char* op = "SubmRulebook";
-  checkSpatialShape(op, node, a.spatial_shape);
-  const std::size_t d = a.spatial_shape.size();
-  checkPerDim(op, node, "kernel_size", a.kernel_size, d, 1);
-  checkPerDim(op, node, "dilation", a.dilation, d, 1);
-  int64_t volume = 1;
-  for (int32_t k : a.kernel_size) volume *= k;
-  // K is a tensor dim and a kernel loop bound; a kernel this large is a mistake, not a model.
-  if (volume > (1 << 20)) fail(op, node, "kernel_size", "kernel volume " + std::to_string(volume) + " exceeds 2^20");
-}
-
-void validate(const std::string& node, const SparseRulebookAttrs& a) {
-  const char* op = "SparseRulebook";
-  checkSpatialShape(op, node, a.spatial_shape);
-  const std::size_t d = a.spatial_shape.size();
-  checkPerDim(op, node, "kernel_size", a.kernel_size, d, 1);
-  checkPerDim(op, node, "stride", a.stride, d, 1);
-  checkPerDim(op, node, "padding", a.padding, d, 0);
-  checkPerDim(op, node, "dilation", a.dilation, d, 1);
-  checkPerDim(op, node, "output_padding", a.output_padding, d, 0);
-  if (a.transposed != 0 && a.transposed != 1)
-    fail(op, node, "transposed", "must be 0 (regular) or 1 (transposed), got " + std::to_string(a.transposed));
-  if (!a.transposed)
-    for (int32_t p : a.output_padding)
-      if (p != 0)
-        fail(op, node, "output_padding", "must be all zeros for a regular conv, got " + str(a.output_padding));
-  if (a.max_out < 0) fail(op, node, "max_out", "must be >= 0 (0 = derive the bound), got " + std::to_string(a.max_out));
-  if (a.batch_size < 1) fail(op, node, "batch_size", "must be >= 1, got " + std::to_string(a.batch_size));
-  int64_t volume = 1;
-  for (int32_t k : a.kernel_size) volume *= k;
-  if (volume > (1 << 20)) fail(op, node, "kernel_size", "kernel volume " + std::to_string(volume) + " exceeds 2^20");
-  int64_t sites = 1;
-  const std::vector<int64_t> out = outputSpatialShape(a);
-  for (std::size_t i = 0; i < d; ++i) {
-    if (out[i] < 1)
-      fail(op, node, "spatial_shape",
-           "dim " + std::to_string(i) + " of size " + std::to_string(a.spatial_shape[i]) + " becomes " +
-               std::to_string(out[i]) + " with this kernel_size/stride/padding/dilation; the grid is too small");
-    sites *= out[i];
-    if (sites > kMaxGridSites) fail(op, node, "spatial_shape", "the output grid has more than 2^32 sites");
+void validateFields(const char* op, const std::string& node, const std::vector<FieldValue>& fields) {
+  const OpRules& rules = rulesOf(op);
+  int64_t ndim = -1;
+  if (const FieldValue* shape = findField(fields, "spatial_shape")) ndim = static_cast<int64_t>(shape->ints.size());
+  for (std::size_t i = 0; i < rules.num_values; ++i) {
+    const FieldValue* f = findField(fields, rules.values[i].field);
+    if (f == nullptr) fail(op, node, rules.values[i].field, "missing (every attribute of the schema is required)");
+    checkValue(op, node, rules.values[i], *f, ndim);
   }
-  for (int64_t o : out)
-    if (o > std::numeric_limits<int32_t>::max()) fail(op, node, "spatial_shape", "an output dim exceeds int32");
+  for (std::size_t i = 0; i < rules.num_rules; ++i) checkRule(op, node, rules.rules[i], fields);
 }
 
-void validate(const std::string& node, const SparseConvAttrs& a) {
-  if (a.activation < 0 || a.activation > 3)
-    fail("SparseConv", node, "activation",
-         "must be 0 (none), 1 (relu), 2 (leaky_relu) or 3 (sigmoid), got " + std::to_string(a.activation));
-  if (!std::isfinite(a.alpha)) fail("SparseConv", node, "alpha", "must be finite");
+void validate(const std::string& node, const SubmRulebookAttrs& a) {
+  validateFields("SubmRulebook", node, toFields(a));
 }
-
-void validate(const std::string& node, const DensifyAttrs& a) {
-  checkSpatialShape("Densify", node, a.spatial_shape);
-  if (a.batch_size < 1) fail("Densify", node, "batch_size", "must be >= 1, got " + std::to_string(a.batch_size));
+void validate(const std::string& node, const SparseRulebookAttrs& a) {
+  validateFields("SparseRulebook", node, toFields(a));
 }
+void validate(const std::string& node, const SparseConvAttrs& a) { validateFields("SparseConv", node, toFields(a)); }
+void validate(const std::string& node, const DensifyAttrs& a) { validateFields("Densify", node, toFields(a)); }
 
 // -------------------------------------------------------------------------------------------- parsing
 SubmRulebookAttrs parseSubmRulebook(const std::string& node, const FieldView* fields, int32_t num_fields) {
@@ -275,19 +409,7 @@ std::vector<FieldValue> toFields(const DensifyAttrs& a) {
 
 // ---------------------------------------------------------------------------------- shape arithmetic
 std::vector<int64_t> outputSpatialShape(const SparseRulebookAttrs& a) {
-  std::vector<int64_t> out(a.spatial_shape.size());
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const int64_t s = a.spatial_shape[i], k = a.kernel_size[i], st = a.stride[i], p = a.padding[i], d = a.dilation[i],
-                  op = a.output_padding[i];
-    if (a.transposed) {
-      out[i] = (s - 1) * st - 2 * p + d * (k - 1) + op + 1;
-    } else {
-      const int64_t num = s + 2 * p - d * (k - 1) - 1;
-      // Floor division (num may be negative for a too-small grid, which validation then reports).
-      out[i] = (num >= 0 ? num / st : -((-num + st - 1) / st)) + 1;
-    }
-  }
-  return out;
+  return outputGrid("SparseRulebook", "", toFields(a));
 }
 
 namespace {
@@ -311,7 +433,12 @@ RulebookGeometry baseGeometry(const std::vector<int32_t>& shape, const std::vect
 RulebookGeometry makeGeometry(const SubmRulebookAttrs& a) {
   RulebookGeometry g = baseGeometry(a.spatial_shape, a.kernel_size, a.dilation);
   g.kind = RulebookKind::kSubmanifold;
-  for (int i = 0; i < g.ndim; ++i) g.padding[i] = (a.kernel_size[i] / 2) * a.dilation[i];
+  for (int i = 0; i < g.ndim; ++i) {
+    // (k // 2) * dilation <= (k - 1) * dilation, which the reach rule keeps within int32.
+    const int64_t padding = checkedMul(a.kernel_size[i] / 2, a.dilation[i], "the submanifold padding");
+    if (padding > std::numeric_limits<int32_t>::max()) throw OverflowError("the submanifold padding exceeds int32");
+    g.padding[i] = static_cast<int32_t>(padding);
+  }
   g.pointwise = g.kernel_volume == 1;
   return g;
 }
@@ -337,21 +464,23 @@ int64_t maxOutputsPerInput(const RulebookGeometry& g) {
   for (int i = 0; i < g.ndim; ++i) {
     const int64_t k = g.kernel[i];
     if (g.kind == RulebookKind::kTransposed) {
-      reach *= k;
+      reach = saturatingMul(reach, k);
     } else {
       // Tap t is valid only if t * dilation == c + padding (mod stride): one residue class of period
       // stride / gcd(stride, dilation) in t.
       const int64_t period = g.stride[i] / std::gcd(g.stride[i], g.dilation[i]);
-      reach *= (k + period - 1) / period;
+      reach = saturatingMul(reach, (k + period - 1) / period);
     }
   }
   return reach;
 }
 
 int64_t sparseRulebookOutputBound(const SparseRulebookAttrs& a, int64_t num_in) {
+  // Saturating: N comes from TensorRT's dims (int64); the grid term is below 2^62 for validated attributes.
   int64_t grid = a.batch_size;
-  for (int64_t s : outputSpatialShape(a)) grid *= s;
-  const int64_t bound = std::min(num_in * maxOutputsPerInput(makeGeometry(a)), grid);
+  for (int64_t s : outputSpatialShape(a)) grid = saturatingMul(grid, s);
+  const int64_t bound =
+      std::min(saturatingMul(std::max<int64_t>(num_in, 0), maxOutputsPerInput(makeGeometry(a))), grid);
   return a.max_out > 0 ? std::min<int64_t>(bound, a.max_out) : bound;
 }
 

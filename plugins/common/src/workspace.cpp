@@ -1,23 +1,35 @@
 #include "sparsetrt/workspace.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "sparsetrt/attributes.h"
+#include "sparsetrt/checked.h"
 
 namespace sparsetrt {
 
 int64_t hashCapacity(int64_t max_keys) {
   int64_t capacity = 16;  // a floor, so tiny and empty inputs still get a valid (non-zero) table
-  while (capacity < 2 * std::max<int64_t>(max_keys, 0)) capacity *= 2;
+  // Doubling stops at 2^62: no real key count comes near it, and the sizes below then saturate instead of
+  // wrapping (a wrapped size would hand the kernels a table smaller than they index).
+  const int64_t wanted = saturatingMul(std::max<int64_t>(max_keys, 0), 2);
+  while (capacity < wanted && capacity < (int64_t{1} << 62)) capacity *= 2;
   return capacity;
 }
+
+namespace {
+// alignUp that saturates: sizes computed from dims TensorRT hands us must never wrap around.
+std::size_t alignUpSat(std::size_t bytes) { return bytes > SIZE_MAX - kWorkspaceAlignment ? SIZE_MAX : alignUp(bytes); }
+}  // namespace
 
 HashTableLayout hashTableLayout(int64_t max_keys, std::size_t base_offset) {
   HashTableLayout t;
   t.capacity = hashCapacity(max_keys);
-  t.keys_offset = alignUp(base_offset);
-  t.values_offset = alignUp(t.keys_offset + static_cast<std::size_t>(t.capacity) * sizeof(uint64_t));
-  t.bytes = alignUp(t.values_offset + static_cast<std::size_t>(t.capacity) * sizeof(int32_t)) - base_offset;
+  const std::size_t capacity = sizeOf(t.capacity);
+  t.keys_offset = alignUpSat(base_offset);
+  t.values_offset = alignUpSat(saturatingAdd(t.keys_offset, saturatingMul(capacity, sizeof(uint64_t))));
+  const std::size_t end = alignUpSat(saturatingAdd(t.values_offset, saturatingMul(capacity, sizeof(int32_t))));
+  t.bytes = end == SIZE_MAX ? SIZE_MAX : end - base_offset;
   return t;
 }
 
@@ -32,7 +44,10 @@ int sparseRulebookSortBits(const RulebookGeometry& g) {
   // key < 2^31 * prod(out_shape) (batch indices are int32 and non-negative), so 31 + ceil(log2(sites)) bits
   // hold every key; fewer bits than 64 means fewer radix passes.
   uint64_t sites = 1;
-  for (int d = 0; d < g.ndim; ++d) sites *= static_cast<uint64_t>(std::max<int32_t>(g.out_shape[d], 1));
+  for (int d = 0; d < g.ndim; ++d) {
+    const uint64_t s = static_cast<uint64_t>(std::max<int32_t>(g.out_shape[d], 1));
+    sites = sites > UINT64_MAX / s ? UINT64_MAX : sites * s;  // saturate: 64 bits are the cap anyway
+  }
   int bits = 0;
   while (bits < 63 && (uint64_t{1} << bits) < sites) ++bits;
   return std::min(31 + bits, 64);
@@ -62,28 +77,29 @@ std::size_t radixSortTempBound(int64_t num_items, int key_bits) {
   const int64_t n = std::max<int64_t>(num_items, 1);
   const int64_t digits = int64_t{1} << kSortRadixBits;
   const int64_t passes = std::max<int64_t>((key_bits + kSortRadixBits - 1) / kSortRadixBits, 1);
-  const int64_t portions = (n + kSortMinPortionItems - 1) / kSortMinPortionItems;
+  const int64_t portions = n / kSortMinPortionItems + (n % kSortMinPortionItems != 0);  // no n + P - 1 overflow
   constexpr int64_t kMaxPortionItems = int64_t{1} << 28;
   const int64_t blocks = (std::min(n, kMaxPortionItems) + kSortMinTileItems - 1) / kSortMinTileItems;
-  const auto bytes = [](int64_t entries) { return alignUp(static_cast<std::size_t>(entries) * kSortCounterBytes); };
-  return bytes(portions * passes * digits) + bytes(blocks * digits) + bytes(portions * passes) +
-         (kWorkspaceAlignment - 1);
+  // portions <= 2^36 and passes <= 8 for any int64 n: these products cannot overflow; the sum saturates.
+  const auto bytes = [](int64_t entries) { return alignUpSat(saturatingMul(sizeOf(entries), kSortCounterBytes)); };
+  return saturatingAdd(saturatingAdd(bytes(portions * passes * digits), bytes(blocks * digits)),
+                       saturatingAdd(bytes(portions * passes), kWorkspaceAlignment - 1));
 }
 
 SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGeometry& g, int64_t out_capacity) {
   SparseRulebookWorkspace w;
   if (g.pointwise) return w;  // the identity map: no table, no sort
-  const int64_t reach = std::max<int64_t>(num_in, 0) * maxOutputsPerInput(g);
+  const int64_t reach = saturatingMul(std::max<int64_t>(num_in, 0), maxOutputsPerInput(g));
   w.keys = std::max<int64_t>(std::min(reach, std::max<int64_t>(out_capacity, 0)), 1);
   w.sort_bits = sparseRulebookSortBits(g);
-  const std::size_t keys = static_cast<std::size_t>(w.keys);
+  const std::size_t key_bytes = saturatingMul(sizeOf(w.keys), sizeof(uint64_t));
   w.table = hashTableLayout(w.keys);
-  w.unique_keys_offset = alignUp(w.table.bytes);
-  w.sorted_keys_offset = alignUp(w.unique_keys_offset + keys * sizeof(uint64_t));
-  w.counter_offset = alignUp(w.sorted_keys_offset + keys * sizeof(uint64_t));
-  w.sort_temp_offset = alignUp(w.counter_offset + 2 * sizeof(uint64_t));
+  w.unique_keys_offset = alignUpSat(w.table.bytes);
+  w.sorted_keys_offset = alignUpSat(saturatingAdd(w.unique_keys_offset, key_bytes));
+  w.counter_offset = alignUpSat(saturatingAdd(w.sorted_keys_offset, key_bytes));
+  w.sort_temp_offset = alignUpSat(saturatingAdd(w.counter_offset, 2 * sizeof(uint64_t)));
   w.sort_temp_bytes = radixSortTempBound(w.keys, w.sort_bits);
-  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
+  w.bytes = alignUpSat(saturatingAdd(w.sort_temp_offset, w.sort_temp_bytes));
   return w;
 }
 

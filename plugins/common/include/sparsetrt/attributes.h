@@ -92,7 +92,10 @@ std::vector<FieldValue> toFields(const SparseRulebookAttrs& a);
 std::vector<FieldValue> toFields(const SparseConvAttrs& a);
 std::vector<FieldValue> toFields(const DensifyAttrs& a);
 
-// Validation alone (parse* calls these): throws AttributeError naming node and field.
+// Validation alone (parse* calls these): throws AttributeError naming node and field. The rules are the
+// schema's (sparsetrt/op_rules.h, generated from exporter/schema/sparsetrt_ops.json), applied by
+// validateFields to the fields in schema order, with the messages of the Python side.
+void validateFields(const char* op, const std::string& node, const std::vector<FieldValue>& fields);
 void validate(const std::string& node, const SubmRulebookAttrs& a);
 void validate(const std::string& node, const SparseRulebookAttrs& a);
 void validate(const std::string& node, const SparseConvAttrs& a);

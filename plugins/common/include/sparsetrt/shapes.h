@@ -20,6 +20,10 @@ class ShapeError : public std::invalid_argument {
 
 using Dims = std::vector<int64_t>;  // -1: unknown
 
+// The op's input dims against the schema's symbolic shapes (ranks, 1 + D, dims named alike agreeing); a null
+// entry is an absent optional input, ndim < 0 an op without spatial_shape. Every function below calls it.
+void checkInputs(const char* op, const std::string& node, int64_t ndim, const std::vector<const Dims*>& inputs);
+
 // [K, N]
 Dims submRulebookOutput(const std::string& node, const SubmRulebookAttrs& a, const Dims& indices);
 // {out_indices [B, 1 + D], neighbors [K, B], num_out []} with B = sparseRulebookOutputBound (-1 if N unknown).
