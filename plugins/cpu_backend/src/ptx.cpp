@@ -139,9 +139,21 @@ std::unique_ptr<Instruction> parse(const char* text, std::string* why) {
 }
 
 const Instruction& lookup(const char* text) {
+  // A kernel executes a handful of distinct statements millions of times: a few pointers compared first.
+  struct Recent {
+    const char* text = nullptr;
+    const Instruction* ins = nullptr;
+  };
+  thread_local Recent recent[4];
+  thread_local unsigned next = 0;
+  for (const Recent& r : recent)
+    if (r.text == text) return *r.ins;
   thread_local std::unordered_map<const char*, std::unique_ptr<Instruction>> cache;
   auto it = cache.find(text);
-  if (it != cache.end()) return *it->second;
+  if (it != cache.end()) {
+    recent[next++ % 4] = Recent{text, it->second.get()};
+    return *it->second;
+  }
   std::string why;
   std::unique_ptr<Instruction> ins = parse(text, &why);
   if (ins == nullptr)
@@ -153,13 +165,26 @@ const Instruction& lookup(const char* text) {
 }
 
 struct Operands {
-  std::vector<Operand> all;  // outputs, then inputs: asm's numbering
+  // Outputs, then inputs: asm's numbering. Pointers into the statement's operand lists (alive for the whole
+  // call), no copies: this runs for every lane of every instruction.
+  static constexpr std::size_t kMax = 32;
+  const Operand* all_[kMax];
+  std::size_t count = 0;
+
+  void add(std::initializer_list<Operand> list) {
+    for (const Operand& o : list) {
+      if (count == kMax)
+        deviceFail(cudaErrorIllegalInstruction, "an inline-PTX statement with over %zu operands", kMax);
+      all_[count++] = &o;
+    }
+  }
+  std::size_t size() const { return count; }
 
   const Operand& at(const Instruction& ins, int n, char constraint, unsigned size) const {
-    if (n < 0 || n >= static_cast<int>(all.size()))
+    if (n < 0 || n >= static_cast<int>(count))
       deviceFail(cudaErrorIllegalInstruction, "\"%s\": operand %%%d does not exist (%zu given)", ins.text.c_str(), n,
-                 all.size());
-    const Operand& o = all[static_cast<std::size_t>(n)];
+                 count);
+    const Operand& o = *all_[static_cast<std::size_t>(n)];
     if (o.constraint != constraint || o.size != size)
       deviceFail(cudaErrorIllegalInstruction, "\"%s\": operand %%%d is \"%c\" of %u bytes, expected \"%c\" of %u",
                  ins.text.c_str(), n, o.constraint, o.size, constraint, size);
@@ -258,15 +283,15 @@ void combineMma(const void* ctx, const unsigned char (*in)[48], unsigned char (*
 void execute(const char* text, std::initializer_list<Operand> outputs, std::initializer_list<Operand> inputs) {
   const Instruction& ins = lookup(text);
   Operands ops;
-  ops.all.assign(outputs.begin(), outputs.end());
-  ops.all.insert(ops.all.end(), inputs.begin(), inputs.end());
+  ops.add(outputs);
+  ops.add(inputs);
   unsigned char result[16];
   if (ins.kind == Instruction::kLdmatrix) {
-    if (ins.address >= static_cast<int>(ops.all.size()))
+    if (ins.address >= static_cast<int>(ops.size()))
       deviceFail(cudaErrorIllegalInstruction, "\"%s\": operand %%%d does not exist (%zu given)", ins.text.c_str(),
-                 ins.address, ops.all.size());
+                 ins.address, ops.size());
     int64_t offset;
-    if (ops.all[static_cast<std::size_t>(ins.address)].size == 4) {
+    if (ops.all_[static_cast<std::size_t>(ins.address)]->size == 4) {
       offset = ops.read<int32_t>(ins, ins.address, 'r');  // a 32-bit shared-window address: sign-extended
     } else {
       offset = ops.read<int64_t>(ins, ins.address, 'l');
