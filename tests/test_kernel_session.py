@@ -73,11 +73,11 @@ def test_zoo_through_the_kernels(library: KernelLibrary, gen, name: str, batch_s
 def test_kernel_errors_name_the_node(library: KernelLibrary) -> None:
     """An overflow of a user bound (max_sites) is refused by the kernels, with the node and the counts."""
     entry = ZOO["second"]
-    buf = io.BytesIO()
-    export(entry.build(), entry.make_inputs(0, 1, VOXELS), buf, input_names=INPUTS, max_sites=10)
-    features, coords, _ = entry.make_inputs(1, 1, VOXELS)
+    buf = io.BytesIO()  # traced on 20 voxels, bounded at 400 sites, run on thousands
+    export(entry.build(), entry.make_inputs(0, 1, 20), buf, input_names=INPUTS, max_sites=400)
+    features, coords, _ = entry.make_inputs(1, 1, 3000)
     session = KernelSession(onnx.load_from_string(buf.getvalue()), library)
-    with pytest.raises(KernelError, match=r"SparseRulebook node '.*': .*more than the bound 10 \(max_out\)"):
+    with pytest.raises(KernelError, match=r"SparseRulebook node '.*': .*more than the bound 400 \(max_out\)"):
         session.run(None, {INPUTS[0]: features.numpy(), INPUTS[1]: coords.numpy()})
 
 
