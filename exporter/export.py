@@ -21,7 +21,7 @@ from .torchscript_export import export_torchscript
 # The default ONNX opset of each path: the dynamo exporter's smallest, and the TorchScript path's as it
 # always was (its files stay as they were).
 DEFAULT_OPSET = {True: MIN_DYNAMO_OPSET, False: 17}
-DEFAULT_DYNAMO = False  # export() uses the TorchScript exporter unless told dynamo=True
+DEFAULT_DYNAMO = True  # export() uses torch.export unless told dynamo=False
 VOXEL_AXIS = "num_voxels"
 
 
@@ -63,9 +63,9 @@ def export(
     - ``max_sites > 0`` bounds the sites any strided or transposed layer may create (recorded as each
       SparseRulebook's ``max_out``); a run that exceeds it fails with an error, never truncates. 0 lets
       the runtime derive a bound (N x kernel volume).
-    - ``dynamo`` picks torch's exporter: True ``torch.export`` and ``torch.onnx.export(dynamo=True)``,
-      False (the default) the deprecated TorchScript exporter. Both write the same ``sparsetrt`` nodes;
-      ``opset_version`` defaults to 18 and 17 respectively.
+    - ``dynamo`` picks torch's exporter: True (the default) ``torch.export`` and
+      ``torch.onnx.export(dynamo=True)``, False the TorchScript exporter (deprecated by torch, kept while
+      torch ships it). Both write the same ``sparsetrt`` nodes; ``opset_version`` defaults to 18 and 17.
     - The file passes ``onnx.checker.check_model(full_check=True)`` with our op schemas registered.
     """
     register_onnx_schemas()
