@@ -40,6 +40,24 @@ _NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 _QUIET_LOGGERS = ("torch.onnx._internal.exporter._registration",)
 
 
+class DynamoExportError(RuntimeError):
+    """torch.export failed on the model; the cause is torch's error."""
+
+
+TRACE_HINT = (
+    "torch.export traces the forward with a symbolic voxel count (and symbolic site counts after each strided "
+    "layer): Python code that needs their values (int(x.shape[0]), a branch on an empty tensor, ...) cannot be "
+    "traced. Change that code as torch's message (the cause, above) suggests, or export with dynamo=False "
+    "(sparsetrt export --no-dynamo): torch's deprecated TorchScript exporter records such values as constants, "
+    "the example's, so check that the file computes what you want on other inputs."
+)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def _axes(value: Mapping[int, str] | Sequence[int], input_name: str) -> dict[int, str]:
     """``dynamic_axes``' value for one input as {axis: name} (a list of axes gets generated names)."""
     if isinstance(value, Mapping):
@@ -182,7 +200,10 @@ def export_dynamo(
     model(*args)  # the real run (see the module docstring)
     shapes = dynamic_shapes(args, input_names, dynamic_axes)
     with _quiet():
-        program = torch.export.export(model, args, dynamic_shapes=shapes, strict=False)
+        try:
+            program = torch.export.export(model, args, dynamic_shapes=shapes, strict=False)
+        except Exception as e:  # torch's errors are long; say what failed and what to try first
+            raise DynamoExportError(f"torch.export could not trace the model: {_first_line(e)}\n{TRACE_HINT}") from e
         onnx_program = torch.onnx.export(
             program,
             dynamo=True,

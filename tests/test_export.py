@@ -306,3 +306,21 @@ def test_every_layer_kind_exports(gen, dynamo):
     assert np.array_equal(got[1], ref[1].numpy())  # transposed outputs are sorted: the same rows
     np.testing.assert_allclose(got[0], ref[0].numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(got[2], ref[2].numpy(), rtol=1e-4, atol=1e-4)
+
+
+class _CountInPython(torch.nn.Module):
+    """Reads a strided layer's site count as a Python number: a value torch.export cannot trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = snn.SparseConv3d(3, 4, 3, 2, 1)
+
+    def forward(self, features: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        y = self.down(SparseTensor(features, coords, SHAPE, 2))
+        return y.features / int(y.features.shape[0])
+
+
+def test_untraceable_forward_names_the_way_out(gen):
+    with pytest.raises(RuntimeError, match=r"torch\.export could not trace the model") as caught:
+        export(_CountInPython().eval(), _inputs(gen)[:2], io.BytesIO(), dynamo=True)
+    assert "dynamo=False" in str(caught.value) and caught.value.__cause__ is not None
