@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import onnx
-import onnxscript
 import torch
 from torch import nn
 
@@ -196,6 +195,8 @@ def export_dynamo(
             f"opset_version {opset_version}: the dynamo exporter writes opset {MIN_DYNAMO_OPSET} or later; "
             "pass a later opset, or dynamo=False for the TorchScript exporter"
         )
+    import onnxscript  # only the dynamo path needs it (imported here: it takes a while)
+
     register_onnx_schemas()  # onnxscript finds our ops' signatures among ONNX's schemas
     model(*args)  # the real run (see the module docstring)
     shapes = dynamic_shapes(args, input_names, dynamic_axes)
