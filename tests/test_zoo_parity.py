@@ -8,7 +8,8 @@ values. Each file is exported once per session and spconv runs each frame once, 
 needs them (``_Zoo``); both paths trace the same example, so their files can be compared node for node.
 
 - fp32 files: within 1e-4 relative to the output's scale (``FP32_RTOL``).
-- fp16 files (``export(..., fp16=True)``, fed float16 features): compared with spconv's *fp32* output,
+- fp16 files (``export(..., fp16=True)``, fed float16 features; batch 2 through torch.export, batch 1
+  through TorchScript, ``FP16_CASES``): compared with spconv's *fp32* output,
   every element within ``FP16_ATOL_OF_SCALE`` = 1e-2 x the output's scale (max |spconv output|), no
   relative term. fp16 stores the input, the weights and every intermediate feature tensor with a relative
   rounding error of up to 2^-11 (4.9e-4); our ops accumulate in fp32 (as the plugins will), so the error
