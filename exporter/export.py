@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import onnx
@@ -14,28 +12,25 @@ import torch
 from torch import nn
 
 from .convert import WeightLayout, convert
+from .dynamo_export import MIN_DYNAMO_OPSET, export_dynamo
 from .graph_passes import optimize
-from .onnx_ops import export_options
-from .schema import DOMAIN, load
+from .onnx_ops import exporting
 from .schema.onnx_registration import register_onnx_schemas
+from .torchscript_export import export_torchscript
 
-DEFAULT_OPSET = 17
+# The default ONNX opset of each path: the dynamo exporter's smallest, and the TorchScript path's as it
+# always was (its files stay as they were).
+DEFAULT_OPSET = {True: MIN_DYNAMO_OPSET, False: 17}
+DEFAULT_DYNAMO = True  # export() uses torch.export unless told dynamo=False
 VOXEL_AXIS = "num_voxels"
-
-
-@contextlib.contextmanager
-def _reset_options() -> Iterator[None]:
-    try:
-        yield
-    finally:
-        export_options["max_sites"] = 0
 
 
 def _default_dynamic_axes(args: Sequence[Any], input_names: list[str]) -> dict[str, dict[int, str]]:
     """Dim 0 of every 2-D tensor input (features [N, C], indices [N, 1 + D]) is the voxel count."""
     axes = {}
-    for name, arg in zip(input_names, args, strict=False):
-        if isinstance(arg, torch.Tensor) and arg.dim() == 2:
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    for name, arg in zip(input_names, tensors, strict=False):
+        if arg.dim() == 2:
             axes[name] = {0: VOXEL_AXIS}
     return axes
 
@@ -48,7 +43,8 @@ def export(
     output_names: list[str] | None = None,
     dynamic_axes: dict[str, dict[int, str]] | None = None,
     *,
-    opset_version: int = DEFAULT_OPSET,
+    dynamo: bool | None = None,
+    opset_version: int | None = None,
     fp16: bool = False,
     weight_layout: WeightLayout = "spconv2",
     fold_batchnorm: bool = True,
@@ -67,6 +63,9 @@ def export(
     - ``max_sites > 0`` bounds the sites any strided or transposed layer may create (recorded as each
       SparseRulebook's ``max_out``); a run that exceeds it fails with an error, never truncates. 0 lets
       the runtime derive a bound (N x kernel volume).
+    - ``dynamo`` picks torch's exporter: True (the default) ``torch.export`` and
+      ``torch.onnx.export(dynamo=True)``, False the TorchScript exporter (deprecated by torch, kept while
+      torch ships it). Both write the same ``sparsetrt`` nodes; ``opset_version`` defaults to 18 and 17.
     - The file passes ``onnx.checker.check_model(full_check=True)`` with our op schemas registered.
     """
     register_onnx_schemas()
@@ -78,30 +77,11 @@ def export(
 
     if max_sites < 0:
         raise ValueError(f"max_sites must be >= 0 (0 = no user bound), got {max_sites}")
-    buffer = io.BytesIO()
-    export_options["max_sites"] = max_sites
-    with _reset_options(), torch.no_grad(), warnings.catch_warnings():
-        # The legacy (TorchScript) exporter is the one that records autograd Functions as custom nodes.
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
-        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        # Our layers and spconv's tensor constructor read shapes as Python values by design (a sparse op's
-        # real shapes are the node's outputs); tracer warnings from the user's own code still show.
-        for module in (r"sparsetrt\..*", r"spconv\..*"):
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=module)
-        torch.onnx.export(
-            converted,
-            args,
-            buffer,
-            dynamo=False,
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_axes=dynamic_axes,
-            opset_version=opset_version,
-            custom_opsets={DOMAIN: load().version},
-            do_constant_folding=True,
-            autograd_inlining=False,  # keep each sparse op one node; its forward is the reference backend
-        )
-    proto = onnx.load_from_string(buffer.getvalue())
+    dynamo = DEFAULT_DYNAMO if dynamo is None else bool(dynamo)
+    opset_version = DEFAULT_OPSET[dynamo] if opset_version is None else int(opset_version)
+    trace = export_dynamo if dynamo else export_torchscript
+    with exporting(max_sites), torch.no_grad():
+        proto = trace(converted, args, input_names, output_names, dynamic_axes, opset_version)
     proto = optimize(proto, fold_batchnorm=fold_batchnorm, fuse_activations=fuse_activations, fp16=fp16)
     onnx.checker.check_model(proto, full_check=True)
     if isinstance(f, io.BytesIO):

@@ -1,8 +1,9 @@
-"""Trace-time versions of the sparse ops: while ``torch.onnx.export`` traces a model, each op runs the
-reference backend for real (so shapes, data-dependent counts and everything downstream are real) and is
-recorded as one node of the ``sparsetrt`` domain, with the attributes the schema declares.
+"""The layers' export-time entry points: while a model is being exported, each sparse op is a call of
+one of our custom ops (``custom_ops``), which either exporter turns into one ``sparsetrt`` node.
 
-Outside an export the layers call the backend directly; these Functions have no backward.
+``is_exporting()`` is the one place that decides whether the layers take this path; it is the same for
+both exporters (and for a user's own ``torch.export`` of a converted model). Outside an export the
+layers call the backend directly.
 """
 
 from __future__ import annotations
@@ -11,196 +12,76 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
-from torch.autograd import Function
 
-from .backend import ops as backend_ops
 from .backend.geometry import ConvGeometry, ConvKind
-from .backend.rulebook import Rulebook, build_rulebook, invert_map
-from .schema import DOMAIN, check_attributes, lookup_attributes
+from .backend.rulebook import Rulebook
+from .custom_ops import ACTIVATION_CODES, apply_activation
 
-ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}
+ACTIVATIONS = ACTIVATION_CODES  # SparseConv's `activation` attribute codes, by our activation names
+__all__ = ["ACTIVATIONS", "apply_activation", "exporting", "is_exporting"]
 
 # Options of the export in progress (set by export(), read while tracing).
 export_options = {"max_sites": 0}
+_state = {"exporting": False}
 
 
 @contextlib.contextmanager
-def _untraced() -> Iterator[None]:
-    """Pause the tracer while a Function's forward runs the backend: the exporter emits our node from
-    ``symbolic`` and throws away whatever the tracer recorded inside, and recording the backend's many
-    small ops dominated export time (VoxelNeXt: 4.1 s of 6.6 s)."""
-    state = torch._C._get_tracing_state()
-    torch._C._set_tracing_state(None)
+def exporting(max_sites: int = 0) -> Iterator[None]:
+    """The layers emit custom ops inside this block, also on real tensors (the dynamo path's real run)."""
+    previous = dict(_state), dict(export_options)
+    _state["exporting"] = True
+    export_options["max_sites"] = max_sites
     try:
         yield
     finally:
-        torch._C._set_tracing_state(state)
+        _state.update(previous[0])
+        export_options.update(previous[1])
 
 
 def is_exporting() -> bool:
-    return torch.onnx.is_in_onnx_export()
-
-
-def _node(g, op_name: str, inputs: list, attrs: dict, outputs: int = 1):
-    """Emit a schema-checked node with its lookup attributes (plugin_namespace, plugin_version: TensorRT 10.3-10.9
-    find our plugins only through them); attribute suffixes follow the value types (_i ints, _f floats, _s strings)."""
-    check_attributes(op_name, attrs)
-    kwargs = {f"{name}_s": value for name, value in lookup_attributes(op_name).items()}
-    for name, value in attrs.items():
-        kwargs[f"{name}_f" if isinstance(value, float) else f"{name}_i"] = value
-    return g.op(f"{DOMAIN}::{op_name}", *inputs, outputs=outputs, **kwargs)
-
-
-def _typed(value, dtype: torch.dtype, sizes: list):
-    value.setType(value.type().with_dtype(dtype).with_sizes(sizes))
-    return value
-
-
-class _SubmRulebook(Function):
-    @staticmethod
-    def forward(ctx, indices, spatial_shape, batch_size, geometry):
-        with _untraced():
-            return build_rulebook(indices, spatial_shape, batch_size, geometry).neighbors
-
-    @staticmethod
-    def symbolic(g, indices, spatial_shape, batch_size, geometry):
-        attrs = {
-            "spatial_shape": list(spatial_shape),
-            "kernel_size": list(geometry.kernel_size),
-            "dilation": list(geometry.dilation),
-        }
-        out = _node(g, "SubmRulebook", [indices], attrs)
-        return _typed(out, torch.int32, [geometry.kernel_volume, None])
-
-
-class _SparseRulebook(Function):
-    @staticmethod
-    def forward(ctx, indices, spatial_shape, batch_size, geometry, max_out):
-        with _untraced():
-            rb = build_rulebook(indices, spatial_shape, batch_size, geometry)
-            if max_out and rb.num_out > max_out:
-                raise ValueError(f"sparse conv creates {rb.num_out} sites, more than its bound max_out={max_out}")
-            return rb.out_indices, rb.neighbors, torch.tensor(rb.num_out, dtype=torch.int32)
-
-    @staticmethod
-    def symbolic(g, indices, spatial_shape, batch_size, geometry, max_out):
-        attrs = {
-            "spatial_shape": list(spatial_shape),
-            "kernel_size": list(geometry.kernel_size),
-            "stride": list(geometry.stride),
-            "padding": list(geometry.padding),
-            "dilation": list(geometry.dilation),
-            "output_padding": list(geometry.output_padding),
-            "transposed": int(geometry.kind is ConvKind.TRANSPOSED),
-            "max_out": int(max_out),
-            # Static, like Densify's: it caps M by the output grid, so bounds do not compound across stages.
-            "batch_size": int(batch_size),
-        }
-        out_indices, neighbors, num_out = _node(g, "SparseRulebook", [indices], attrs, outputs=3)
-        _typed(out_indices, torch.int32, [None, len(spatial_shape) + 1])
-        _typed(neighbors, torch.int32, [geometry.kernel_volume, None])
-        _typed(num_out, torch.int32, [])
-        return out_indices, neighbors, num_out
-
-
-class _InverseRulebook(Function):
-    @staticmethod
-    def forward(ctx, neighbors, indices):
-        with _untraced():
-            return invert_map(neighbors, indices.shape[0])
-
-    @staticmethod
-    def symbolic(g, neighbors, indices):
-        return _typed(_node(g, "InverseRulebook", [neighbors, indices], {}), torch.int32, [None, None])
-
-
-class _SparseConv(Function):
-    @staticmethod
-    def forward(ctx, features, neighbors, weight, bias, activation, alpha):
-        with _untraced():
-            pairs = backend_ops.map_pairs(neighbors)
-            out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], pairs)
-            return apply_activation(out, activation, alpha)
-
-    @staticmethod
-    def symbolic(g, features, neighbors, weight, bias, activation, alpha):
-        inputs = [features, neighbors, weight] + ([] if bias is None or _is_none(bias) else [bias])
-        attrs = {"activation": ACTIVATIONS[activation], "alpha": float(alpha)}
-        out = _node(g, "SparseConv", inputs, attrs)
-        return _typed(out, _dtype_of(features), [None, None])
-
-
-class _SparseMaxPool(Function):
-    @staticmethod
-    def forward(ctx, features, neighbors):
-        with _untraced():
-            pairs = backend_ops.map_pairs(neighbors)
-            return backend_ops.max_pool_over_map(features, neighbors.shape[0], neighbors.shape[1], pairs)
-
-    @staticmethod
-    def symbolic(g, features, neighbors):
-        return _typed(_node(g, "SparseMaxPool", [features, neighbors], {}), _dtype_of(features), [None, None])
-
-
-class _Densify(Function):
-    @staticmethod
-    def forward(ctx, features, indices, spatial_shape, batch_size):
-        with _untraced():
-            return backend_ops.densify(features, indices, spatial_shape, batch_size)
-
-    @staticmethod
-    def symbolic(g, features, indices, spatial_shape, batch_size):
-        attrs = {"spatial_shape": list(spatial_shape), "batch_size": int(batch_size)}
-        out = _node(g, "Densify", [features, indices], attrs)
-        return _typed(out, _dtype_of(features), [int(batch_size), None, *spatial_shape])
-
-
-def _is_none(value) -> bool:
-    return value.node().mustBeNone() if hasattr(value, "node") else value is None
-
-
-def _dtype_of(value) -> torch.dtype:
-    scalar = value.type().scalarType()
-    return torch.float16 if scalar == "Half" else torch.float32
-
-
-def apply_activation(x: torch.Tensor, activation: str | None, alpha: float) -> torch.Tensor:
-    if activation is None:
-        return x
-    if activation == "relu":
-        return torch.relu(x)
-    if activation == "leaky_relu":
-        return torch.nn.functional.leaky_relu(x, alpha)
-    if activation == "sigmoid":
-        return torch.sigmoid(x)
-    raise ValueError(f"unknown activation {activation!r}")
+    """Whether the layers should record custom ops: inside ``exporting()``, a TorchScript ONNX export or
+    a ``torch.export`` trace."""
+    return _state["exporting"] or torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
 
 
 # ------------------------------------------------------------------------------------ entry points
 def traced_rulebook(
     indices: torch.Tensor, spatial_shape: list[int], batch_size: int, geometry: ConvGeometry
 ) -> Rulebook:
-    """A Rulebook whose tensors are outputs of one recorded rulebook node."""
-    max_out = int(export_options["max_sites"])
-    shape = tuple(int(s) for s in spatial_shape)
+    """A Rulebook whose tensors are outputs of one rulebook op."""
+    shape = [int(s) for s in spatial_shape]
     if geometry.kind is ConvKind.SUBMANIFOLD:
-        neighbors = _SubmRulebook.apply(indices, shape, batch_size, geometry)
+        neighbors = torch.ops.sparsetrt.subm_rulebook(
+            indices, shape, list(geometry.kernel_size), list(geometry.dilation)
+        )
         out_indices = indices
     else:
-        out_indices, neighbors, _ = _SparseRulebook.apply(indices, shape, batch_size, geometry, max_out)
+        out_indices, neighbors, _ = torch.ops.sparsetrt.sparse_rulebook(
+            indices,
+            shape,
+            list(geometry.kernel_size),
+            list(geometry.stride),
+            list(geometry.padding),
+            list(geometry.dilation),
+            list(geometry.output_padding),
+            int(geometry.kind is ConvKind.TRANSPOSED),
+            int(export_options["max_sites"]),
+            # Static, like Densify's: it caps M by the output grid, so bounds do not compound across stages.
+            int(batch_size),
+        )
     return Rulebook(
         geometry=geometry,
         neighbors=neighbors,
         in_indices=indices,
         out_indices=out_indices,
-        in_spatial_shape=shape,
+        in_spatial_shape=tuple(shape),
         out_spatial_shape=geometry.output_shape(shape),
         batch_size=batch_size,
     )
 
 
 def traced_inverse(rb: Rulebook) -> Rulebook:
-    return rb.inverse_with(_InverseRulebook.apply(rb.neighbors, rb.in_indices))
+    return rb.inverse_with(torch.ops.sparsetrt.inverse_rulebook(rb.neighbors, rb.in_indices))
 
 
 def traced_conv(
@@ -212,12 +93,14 @@ def traced_conv(
     alpha: float = 0.0,
 ) -> torch.Tensor:
     weight_kc = weight.reshape(weight.shape[0], -1, weight.shape[-1])
-    return _SparseConv.apply(features, neighbors, weight_kc, bias, activation, alpha)
+    return torch.ops.sparsetrt.sparse_conv(
+        features, neighbors, weight_kc, bias, ACTIVATION_CODES[activation], float(alpha)
+    )
 
 
 def traced_max_pool(features: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
-    return _SparseMaxPool.apply(features, neighbors)
+    return torch.ops.sparsetrt.sparse_max_pool(features, neighbors)
 
 
 def traced_densify(features: torch.Tensor, indices: torch.Tensor, spatial_shape: list[int], batch_size: int):
-    return _Densify.apply(features, indices, [int(s) for s in spatial_shape], int(batch_size))
+    return torch.ops.sparsetrt.densify(features, indices, [int(s) for s in spatial_shape], int(batch_size))

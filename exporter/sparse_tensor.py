@@ -10,6 +10,7 @@ import torch
 from .backend.coords import check_indices
 from .backend.ops import densify
 from .onnx_ops import is_exporting, traced_densify
+from .symbolic_sizes import sizes_differ
 
 
 class SparseTensor:
@@ -85,7 +86,7 @@ class SparseTensor:
 
     def replace_feature(self, features: torch.Tensor) -> SparseTensor:
         """The same sites (and rulebook cache) with new features of the same row count."""
-        if features.shape[0] != self.indices.shape[0]:
+        if sizes_differ(features.shape[0], self.indices.shape[0]):
             raise ValueError(
                 f"replace_feature got {features.shape[0]} rows for a tensor with {self.indices.shape[0]} sites"
             )

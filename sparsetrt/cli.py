@@ -165,6 +165,7 @@ def _recipe_feed(recipe: Any) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------------- verbs
 def cmd_export(args: argparse.Namespace) -> int:
     from sparsetrt.exporter import export
+    from sparsetrt.exporter.export import DEFAULT_DYNAMO
     from sparsetrt.runtime import ModelSpec, save_tensors
 
     recipe = load_recipe(args.factory, args.checkpoint)
@@ -173,6 +174,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         kwargs["fp16"] = True
     if args.max_sites is not None:
         kwargs["max_sites"] = args.max_sites
+    if args.dynamo is not None:
+        kwargs["dynamo"] = args.dynamo
     started = time.perf_counter()
     try:
         proto = export(
@@ -191,7 +194,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         # PyTorch traces it.
         raise CLIError(f"exporting {args.factory} failed: {_user_error(e)}") from e
     spec = ModelSpec.from_onnx(proto)
-    _out(f"{args.output}: exported in {time.perf_counter() - started:.1f} s")
+    tracer = "torch.export" if kwargs.get("dynamo", DEFAULT_DYNAMO) else "the TorchScript exporter"
+    _out(f"{args.output}: exported with {tracer} in {time.perf_counter() - started:.1f} s")
     _out(_describe_spec(spec))
     if args.save_inputs:
         save_tensors(args.save_inputs, _recipe_feed(recipe))
@@ -530,6 +534,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="store weights and float inputs/outputs as float16")
     p.add_argument(
         "--max-sites", type=_int_in(0, 2**31 - 1), help="bound on the sites any strided or transposed layer may create"
+    )
+    p.add_argument(
+        "--dynamo",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="trace with torch.export (--dynamo, the default) or torch's deprecated TorchScript exporter "
+        "(--no-dynamo); both write the same sparsetrt nodes",
     )
     p.add_argument("--save-inputs", metavar="FILE", help="also write the recipe's example inputs (a tensor file)")
     p.set_defaults(func=cmd_export)

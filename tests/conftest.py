@@ -18,6 +18,12 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"sparsetrt random seed: {SESSION_SEED} (rerun with SPARSETRT_TEST_SEED={SESSION_SEED})"
 
 
+def seed_for(key: str) -> int:
+    """A seed drawn from the session seed and ``key``: fresh each run, reproducible, shared by every test
+    that asks with the same key (for work done once per session, such as the zoo's exports)."""
+    return (SESSION_SEED ^ zlib.crc32(key.encode())) % (1 << 30)
+
+
 @pytest.fixture
 def gen(request: pytest.FixtureRequest) -> torch.Generator:
     """A torch.Generator seeded from the session seed and the test's id: fresh each run, reproducible."""

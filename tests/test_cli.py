@@ -262,6 +262,22 @@ def test_check_on_sparse_outputs_against_pytorch(tmp_path: Path, capsys) -> None
     assert {line.split()[2] for line in out.splitlines() if line.startswith("reference")} == {"features", "coords"}
 
 
+def test_export_picks_the_exporter(tmp_path: Path, capsys) -> None:
+    """--dynamo (the default) traces with torch.export, --no-dynamo with the TorchScript exporter: opset 18
+    and 17, and files that compute the same outputs."""
+    outputs = []
+    for flag, tracer, opset in (("--dynamo", "torch.export", 18), ("--no-dynamo", "the TorchScript exporter", 17)):
+        path = tmp_path / f"{flag}.onnx"
+        code, out, _ = _cli(capsys, "export", "test_cli:sparse_recipe", "-o", path, flag)
+        assert code == 0 and f"exported with {tracer} in" in out, out
+        proto = onnx.load(path)
+        assert next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == opset
+        feed = {n: t.numpy() for n, t in zip(INPUTS, sparse_recipe().args[:2], strict=True)}
+        outputs.append(ReferenceSession(proto).run(None, feed))
+    for a, b in zip(*outputs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_python_dash_m_runs_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "sparsetrt", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("sparsetrt ")

@@ -21,6 +21,7 @@ from sparsetrt.runtime import ReferenceSession
 spconv = pytest.importorskip("spconv.pytorch", reason="spconv 2.3.8 is a test dependency: pip install -e '.[test]'")
 
 SHAPE = [9, 12, 13]
+PATHS = pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])  # export()'s two paths
 
 
 class SpconvNet(torch.nn.Module):
@@ -83,10 +84,12 @@ def test_unsupported_modules_are_named():
         convert(model)
 
 
-def test_export_spconv_forward_and_run(gen):
+@PATHS
+def test_export_spconv_forward_and_run(gen, dynamo):
     model = SpconvNet().eval()
     buf = io.BytesIO()
-    export(model, _inputs(gen), buf, input_names=["features", "coords"], output_names=["f", "i", "bev"])
+    names = {"input_names": ["features", "coords"], "output_names": ["f", "i", "bev"]}
+    export(model, _inputs(gen), buf, dynamo=dynamo, **names)
     proto = onnx.load_from_string(buf.getvalue())
     text = summary(proto)
     assert "InverseRulebook" in text and "SparseMaxPool x1" in text and "Densify" in text
@@ -147,13 +150,14 @@ def test_example_runs(tmp_path):
     assert "computes what the spconv model computes" in result.stdout
 
 
-def test_max_sites_bound_is_enforced_not_truncated(gen):
+@PATHS
+def test_max_sites_bound_is_enforced_not_truncated(gen, dynamo):
     model = SpconvNet().eval()
     args = _inputs(gen, 150)
     with pytest.raises(ValueError, match="more than its bound max_out=5"):
-        export(model, args, io.BytesIO(), input_names=["features", "coords"], max_sites=5)
+        export(model, args, io.BytesIO(), input_names=["features", "coords"], max_sites=5, dynamo=dynamo)
     buf = io.BytesIO()
-    export(model, _inputs(gen, 20), buf, input_names=["features", "coords"], max_sites=80)
+    export(model, _inputs(gen, 20), buf, input_names=["features", "coords"], max_sites=80, dynamo=dynamo)
     proto = onnx.load_from_string(buf.getvalue())
     rulebooks = [n for n in proto.graph.node if n.op_type == "SparseRulebook"]
     assert rulebooks and all(a.i == 80 for n in rulebooks for a in n.attribute if a.name == "max_out")
@@ -203,12 +207,14 @@ def _summary_blocks(text: str) -> dict[str, list[str]]:
     return blocks
 
 
-def test_summary_prints_nodes_attributes_and_rulebook_sharing(gen):
+@PATHS
+def test_summary_prints_nodes_attributes_and_rulebook_sharing(gen, dynamo):
     """Every sparsetrt node with its attributes; per rulebook, exactly the layers that read its map (as the
     model's indice_keys and geometries dictate), the inverse convs that transpose it, and where its sites
-    come from. Densify and an inverse conv reading a rulebook's *sites* do not count as sharing its map."""
+    come from. Densify and an inverse conv reading a rulebook's *sites* do not count as sharing its map.
+    Both paths name nodes after their modules."""
     buf = io.BytesIO()
-    export(UNetSpconv().eval(), _inputs(gen), buf, input_names=["features", "coords"])
+    export(UNetSpconv().eval(), _inputs(gen), buf, input_names=["features", "coords"], dynamo=dynamo)
     proto = onnx.load_from_string(buf.getvalue())
     text = summary(proto)
     custom = [n for n in proto.graph.node if n.domain == "sparsetrt"]
@@ -269,3 +275,63 @@ def test_summary_prints_nodes_attributes_and_rulebook_sharing(gen):
         del n.attribute[:]
         n.attribute.extend(kept)
     assert f"warning: {len(custom)} sparsetrt node(s) lack plugin_namespace / plugin_version" in summary(proto)
+
+
+class EveryLayerKind(torch.nn.Module):
+    """The layer kinds and tensor methods the zoo does not export: a transposed conv, max pooling, pointwise
+    convs (regular and submanifold: their rulebook maps each site to itself), spconv's fused LeakyReLU,
+    a 4D conv, and a channels-last dense()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pointwise = snn.SparseConv3d(3, 6, 1)
+        self.subm_pointwise = snn.SubMConv3d(6, 6, 1)
+        self.leaky = snn.SparseConvolution(3, 6, 6, 3, subm=True, act_type="leakyrelu", act_alpha=0.2)
+        self.pool = snn.SparseMaxPool3d(2, 2)
+        self.up = snn.SparseConvTranspose3d(6, 4, 3, 2, 1)
+        self.conv4d = snn.SubMConv4d(6, 2, 3)
+
+    def forward(self, features: torch.Tensor, coords: torch.Tensor, batch_size: int):
+        x = SparseTensor(features, coords, SHAPE, batch_size)
+        x = self.leaky(self.subm_pointwise(self.pointwise(x)))
+        up = self.up(self.pool(x))
+        x4 = SparseTensor(x.features, torch.cat([x.indices, x.indices[:, 1:2] % 3], 1), [*SHAPE, 3], batch_size)
+        return up.features, up.indices, self.conv4d(x4).dense(channels_first=False)
+
+
+@PATHS
+def test_every_layer_kind_exports(gen, dynamo):
+    """Both paths export each layer kind to a file that computes what the layers compute in PyTorch."""
+    with torch.random.fork_rng():
+        torch.manual_seed(int(torch.randint(1 << 30, (1,), generator=gen)))
+        model = EveryLayerKind().eval()
+    buf = io.BytesIO()
+    export(model, _inputs(gen, 100), buf, input_names=["features", "coords"], dynamo=dynamo)
+    ops = {n.op_type for n in onnx.load_from_string(buf.getvalue()).graph.node}
+    assert {"SparseRulebook", "SubmRulebook", "SparseMaxPool", "Densify"} <= ops
+    session = ReferenceSession(onnx.load_from_string(buf.getvalue()))
+    features, coords, bs = _inputs(gen, 160)
+    with torch.no_grad():
+        ref = model(features, coords, bs)
+    got = session.run(None, {"features": features.numpy(), "coords": coords.numpy()})
+    assert np.array_equal(got[1], ref[1].numpy())  # transposed outputs are sorted: the same rows
+    np.testing.assert_allclose(got[0], ref[0].numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got[2], ref[2].numpy(), rtol=1e-4, atol=1e-4)
+
+
+class _CountInPython(torch.nn.Module):
+    """Reads a strided layer's site count as a Python number: a value torch.export cannot trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = snn.SparseConv3d(3, 4, 3, 2, 1)
+
+    def forward(self, features: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        y = self.down(SparseTensor(features, coords, SHAPE, 2))
+        return y.features / int(y.features.shape[0])
+
+
+def test_untraceable_forward_names_the_way_out(gen):
+    with pytest.raises(RuntimeError, match=r"torch\.export could not trace the model") as caught:
+        export(_CountInPython().eval(), _inputs(gen)[:2], io.BytesIO(), dynamo=True)
+    assert "dynamo=False" in str(caught.value) and caught.value.__cause__ is not None

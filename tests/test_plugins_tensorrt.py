@@ -72,11 +72,19 @@ def test_library_exports_the_entry_points_and_needs_no_tensorrt(plugin_library: 
     assert not [s for s in exported if "sparsetrt" in s], f"internal symbols leak: {exported}"
 
 
-@pytest.mark.parametrize("name,fp16", [(name, False) for name in ZOO] + [("centerpoint", True), ("minkunet", True)])
-def test_zoo_model_builds_an_engine(rtx: None, plugin_library: Path, tmp_path: Path, name: str, fp16: bool) -> None:
+@pytest.mark.parametrize(
+    "name,fp16,dynamo",
+    [(name, False, dynamo) for name in ZOO for dynamo in (True, False)]
+    + [("centerpoint", True, True), ("minkunet", True, True)],
+)
+def test_zoo_model_builds_an_engine(
+    rtx: None, plugin_library: Path, tmp_path: Path, name: str, fp16: bool, dynamo: bool
+) -> None:
+    """Every zoo model's file from either exporter (``dynamo=True``: torch.export, the default;
+    ``dynamo=False``: the TorchScript exporter) builds, and fp16 files too."""
     entry = ZOO[name]
     path = tmp_path / f"{name}.onnx"
-    export(entry.build(), entry.make_inputs(0, 2, 600), path, input_names=INPUTS, fp16=fp16)
+    export(entry.build(), entry.make_inputs(0, 2, 600), path, input_names=INPUTS, fp16=fp16, dynamo=dynamo)
     result = _build(path, plugin_library)
     assert result.returncode == 0, f"engine build failed:\n{result.stdout}\n{result.stderr[-5000:]}"
     assert path.with_suffix(".engine").stat().st_size > 0

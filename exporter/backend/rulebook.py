@@ -44,13 +44,14 @@ class Rulebook:
     def kernel_volume(self) -> int:
         return int(self.neighbors.shape[0])
 
+    # Sizes as the tensors report them: ints, or symbolic ints while torch.export traces a model.
     @property
     def num_in(self) -> int:
-        return int(self.in_indices.shape[0])
+        return self.in_indices.shape[0]
 
     @property
     def num_out(self) -> int:
-        return int(self.out_indices.shape[0])
+        return self.out_indices.shape[0]
 
     @property
     def identity_offset(self) -> int | None:

@@ -16,6 +16,7 @@ from ..backend.geometry import ConvGeometry, ConvKind
 from ..backend.rulebook import Rulebook, build_rulebook
 from ..onnx_ops import is_exporting, traced_inverse, traced_rulebook
 from ..sparse_tensor import SparseTensor
+from ..symbolic_sizes import sizes_differ
 
 _AUTO_SUBM = "__sparsetrt_subm__"  # indice_dict entries keyed by ("__sparsetrt_subm__", geometry)
 
@@ -27,7 +28,7 @@ def _build(x: SparseTensor, geometry: ConvGeometry) -> Rulebook:
 
 
 def _same_sites(rb: Rulebook, x: SparseTensor) -> bool:
-    return rb.in_spatial_shape == tuple(x.spatial_shape) and rb.num_in == x.indices.shape[0]
+    return rb.in_spatial_shape == tuple(x.spatial_shape) and not sizes_differ(rb.num_in, x.indices.shape[0])
 
 
 def find_or_build(
@@ -101,7 +102,7 @@ def find_inverse(x: SparseTensor, kernel_size: tuple[int, ...], indice_key: str,
             f"{layer}: kernel_size {kernel_size} differs from the kernel {stored.geometry.kernel_size} of the "
             f"layer with indice_key {indice_key!r}; an inverse conv must use its partner's kernel size"
         )
-    if stored.out_spatial_shape != tuple(x.spatial_shape) or stored.num_out != x.indices.shape[0]:
+    if stored.out_spatial_shape != tuple(x.spatial_shape) or sizes_differ(stored.num_out, x.indices.shape[0]):
         raise ValueError(
             f"{layer}: input has {x.indices.shape[0]} sites on grid {x.spatial_shape}, but the layer with "
             f"indice_key {indice_key!r} produced {stored.num_out} sites on grid "
