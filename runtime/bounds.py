@@ -31,6 +31,7 @@ import onnx
 import torch
 from onnx import helper
 
+from sparsetrt.errors import InputError
 from sparsetrt.exporter.schema import DOMAIN, kernel_volume
 
 from . import reference_ops
@@ -41,8 +42,8 @@ DEFAULT_MARGIN = 1.2
 _PASSTHROUGH = ("Cast", "Identity")
 
 
-class BoundsError(ValueError):
-    """The frames or the file cannot be measured; the message says why."""
+class BoundsError(InputError):
+    """The frames or the file cannot be measured; the message says why (the CLI's bad-input exit status)."""
 
 
 @dataclass
