@@ -9,21 +9,16 @@
 
 #include "tensor_file.h"
 
-extern "C" int LLVMFuzzerTestOneInput(uint8_t const* data, size_t size)
-{
-    std::vector<sparsetrt_example::Tensor> tensors;
-    try
-    {
-        tensors = sparsetrt_example::parseTensorFile(data, size, "fuzz input");
-    }
-    catch (std::runtime_error const&)
-    {
-        return 0;
-    }
-    std::vector<uint8_t> const again = sparsetrt_example::serializeTensorFile(tensors);
-    if (again.size() != size || (size != 0 && std::memcmp(again.data(), data, size) != 0))
-    {
-        __builtin_trap();
-    }
+extern "C" int LLVMFuzzerTestOneInput(uint8_t const* data, size_t size) {
+  std::vector<sparsetrt_example::Tensor> tensors;
+  try {
+    tensors = sparsetrt_example::parseTensorFile(data, size, "fuzz input");
+  } catch (std::runtime_error const&) {
     return 0;
+  }
+  std::vector<uint8_t> const again = sparsetrt_example::serializeTensorFile(tensors);
+  if (again.size() != size || (size != 0 && std::memcmp(again.data(), data, size) != 0)) {
+    __builtin_trap();
+  }
+  return 0;
 }

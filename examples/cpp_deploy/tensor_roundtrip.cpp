@@ -5,31 +5,24 @@
 
 #include <iostream>
 
-int main(int argc, char** argv)
-{
-    if (argc != 3)
-    {
-        std::cerr << "usage: " << argv[0] << " IN.bin OUT.bin\n";
-        return 2;
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: " << argv[0] << " IN.bin OUT.bin\n";
+    return 2;
+  }
+  try {
+    auto const tensors = sparsetrt_example::readTensorFile(argv[1]);
+    for (auto const& t : tensors) {
+      std::cout << t.name << " " << sparsetrt_example::dtypeName(t.dtype) << " [";
+      for (size_t i = 0; i < t.dims.size(); ++i) {
+        std::cout << (i ? ", " : "") << t.dims[i];
+      }
+      std::cout << "] " << t.data.size() << " bytes\n";
     }
-    try
-    {
-        auto const tensors = sparsetrt_example::readTensorFile(argv[1]);
-        for (auto const& t : tensors)
-        {
-            std::cout << t.name << " " << sparsetrt_example::dtypeName(t.dtype) << " [";
-            for (size_t i = 0; i < t.dims.size(); ++i)
-            {
-                std::cout << (i ? ", " : "") << t.dims[i];
-            }
-            std::cout << "] " << t.data.size() << " bytes\n";
-        }
-        sparsetrt_example::writeTensorFile(argv[2], tensors);
-    }
-    catch (std::exception const& e)
-    {
-        std::cerr << "error: " << e.what() << "\n";
-        return 1;
-    }
-    return 0;
+    sparsetrt_example::writeTensorFile(argv[2], tensors);
+  } catch (std::exception const& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
 }

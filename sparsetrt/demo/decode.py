@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import BOX_CODE, DetectorConfig
+from .config import BOX_CODE, DetectorConfig
 
 SCORE_THRESHOLD = 0.1
 MAX_DETECTIONS = 50

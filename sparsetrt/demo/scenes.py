@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sparsetrt.data import CLASS_NAMES, SceneConfig, generate_frame, voxelize
 from sparsetrt.data.raycast import SURFACE_BOX
 
-if TYPE_CHECKING:
-    from .model import DetectorConfig
+from .config import DetectorConfig
 
 MIN_POINTS = 5
 """Evaluation counts a ground-truth box with fewer lidar returns as "don't care" (as KITTI's difficulty

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import BOX_CODE, DetectorConfig
+from .config import BOX_CODE, DetectorConfig
 from .scenes import DemoFrame
 
 MIN_RADIUS = 2
