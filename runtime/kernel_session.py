@@ -31,7 +31,7 @@ from .reference import ReferenceSession
 
 __all__ = ["KernelError", "KernelLibrary", "KernelSession", "find_kernel_library"]
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 
 
@@ -96,6 +96,16 @@ class KernelLibrary:
         rc = getattr(self.raw, fn)(*args)
         if rc != 0:
             raise KernelError(self.raw.spt_last_error().decode() or f"{fn} failed with CUDA error {rc}")
+
+    def instruction_counts(self) -> dict[str, int]:
+        """Warp instructions the CPU backend executed since ``reset_instruction_counts``: ``{"mma": ..., "ldmatrix":
+        ...}`` (``mma`` = mma.sync m16n8k16, 16 x 8 x 16 multiply-adds each). A GPU library raises KernelError."""
+        counts = (ctypes.c_uint64 * 2)()
+        self.call("spt_instruction_counts", counts)
+        return {"mma": int(counts[0]), "ldmatrix": int(counts[1])}
+
+    def reset_instruction_counts(self) -> None:
+        self.call("spt_instruction_counts_reset")
 
     def upload(self, array: np.ndarray) -> DeviceArray:
         array = np.ascontiguousarray(array)

@@ -11,6 +11,9 @@
 
 #include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#if defined(SPARSETRT_CPU_BACKEND)
+#include "sparsetrt_cpu/ptx.h"
+#endif
 
 namespace {
 
@@ -72,7 +75,7 @@ cudaEvent_t g_start = nullptr, g_stop = nullptr;
 
 extern "C" {
 
-int spt_abi_version() { return 1; }
+int spt_abi_version() { return 2; }
 
 const char* spt_backend() {
 #if defined(SPARSETRT_CPU_BACKEND)
@@ -127,6 +130,33 @@ int spt_timer_elapsed(float* ms) {
     cudaError_t err = cudaEventRecord(g_stop, nullptr);
     if (err == cudaSuccess) err = cudaEventSynchronize(g_stop);
     return err == cudaSuccess ? cudaEventElapsedTime(ms, g_start, g_stop) : err;
+  });
+}
+
+int spt_instruction_counts(uint64_t* counts_host) {
+  return guarded("instruction counts", [&] {
+#if defined(SPARSETRT_CPU_BACKEND)
+    const cpu::ptx::InstructionCounts c = cpu::ptx::counts();
+    counts_host[0] = c.mma;
+    counts_host[1] = c.ldmatrix;
+    return cudaSuccess;
+#else
+    (void)counts_host;
+    tl_error = "instruction counts: only the CPU backend counts executed instructions (profile a GPU with Nsight)";
+    return cudaErrorNotSupported;
+#endif
+  });
+}
+
+int spt_instruction_counts_reset() {
+  return guarded("instruction counts", [] {
+#if defined(SPARSETRT_CPU_BACKEND)
+    cpu::ptx::resetCounts();
+    return cudaSuccess;
+#else
+    tl_error = "instruction counts: only the CPU backend counts executed instructions (profile a GPU with Nsight)";
+    return cudaErrorNotSupported;
+#endif
   });
 }
 

@@ -29,6 +29,11 @@ SPT_API int spt_synchronize();
 // Device time since the last spt_timer_reset (CUDA events; the CPU backend's are wall-clock), milliseconds.
 SPT_API int spt_timer_reset();
 SPT_API int spt_timer_elapsed(float* ms);
+// The CPU backend's count of executed warp instructions since the last reset, over all kernels:
+// counts_host[0] = mma.sync m16n8k16, counts_host[1] = ldmatrix (sparsetrt_cpu/ptx.h). A GPU library has no
+// such counter: it returns cudaErrorNotSupported (profile it with Nsight Compute instead).
+SPT_API int spt_instruction_counts(uint64_t* counts_host);
+SPT_API int spt_instruction_counts_reset();
 
 // SubmRulebook: neighbors [K, N].
 SPT_API int spt_subm_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const int32_t* spatial_shape,
