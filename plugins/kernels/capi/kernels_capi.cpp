@@ -99,6 +99,20 @@ int spt_device_name(char* buffer, int size) {
   });
 }
 
+int spt_device_info(int32_t* major, int32_t* minor, int32_t* multiprocessors) {
+  return guarded("device", [&] {
+    int device = 0, values[3] = {0, 0, 0};
+    cudaError_t err = cudaGetDevice(&device);
+    const cudaDeviceAttr attrs[3] = {cudaDevAttrComputeCapabilityMajor, cudaDevAttrComputeCapabilityMinor,
+                                     cudaDevAttrMultiProcessorCount};
+    for (int i = 0; i < 3 && err == cudaSuccess; ++i) err = cudaDeviceGetAttribute(&values[i], attrs[i], device);
+    *major = values[0];
+    *minor = values[1];
+    *multiprocessors = values[2];
+    return err;
+  });
+}
+
 int spt_malloc(void** ptr, std::size_t bytes) {
   return guarded("malloc", [&] { return cudaMalloc(ptr, bytes); });
 }
@@ -198,10 +212,9 @@ int spt_sparse_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const i
     const std::size_t bytes = kernels::sparseRulebookWorkspaceSize(n, g, bound);
     Scratch ws(bytes), counts(2 * sizeof(int32_t));
     auto* d_counts = static_cast<int32_t*>(counts.p);
-    cudaError_t err = kernels::sparseRulebook(indices, n, g, bound, out_indices, neighbors, d_counts, d_counts + 1,
-                                              ws.p, bytes, nullptr);
-    int32_t host[2] = {0, 0};
-    if (err == cudaSuccess) err = cudaMemcpy(host, d_counts, sizeof host, cudaMemcpyDeviceToHost);
+    int32_t host[2] = {0, 0};  // [num_out, overflow], read back once by the kernels (exact-size sort)
+    cudaError_t err = finish(kernels::sparseRulebook(indices, n, g, bound, out_indices, neighbors, d_counts,
+                                                     d_counts + 1, ws.p, bytes, nullptr, host));
     if (err != cudaSuccess) return err;
     if (host[1] != 0) {
       tl_error = "SparseRulebook: the layer created " + std::to_string(host[1]) + " output sites from " +
@@ -222,17 +235,31 @@ int spt_inverse_rulebook(const int32_t* neighbors, int64_t kernel_volume, int64_
   });
 }
 
-int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in, const int32_t* neighbors,
-                    int64_t kernel_volume, int64_t m, const void* weight, const void* bias, int64_t c_out,
-                    int32_t activation, float alpha, void* out) {
+int spt_conv_plan(const int32_t* neighbors, int64_t kernel_volume, int64_t m, int32_t* plan) {
+  return guarded("ConvPlan", [&] {
+    const std::size_t bytes = kernels::convPlanWorkspaceSize(m, kernel_volume);
+    Scratch ws(bytes);
+    return finish(kernels::convPlan(neighbors, kernel_volume, m, plan, ws.p, bytes, nullptr));
+  });
+}
+
+int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in, const int32_t* map, int32_t layout,
+                    int64_t kernel_volume, int64_t m, const void* weight, const void* bias, const void* residual,
+                    int64_t c_out, int32_t activation, float alpha, void* out) {
   return guarded("SparseConv", [&] {
     SparseConvAttrs a;
     a.activation = activation;
     a.alpha = alpha;
     validate("SparseConv", a);
-    return finish(kernels::sparseConv(static_cast<DataType>(dtype), features, n, c_in, neighbors, kernel_volume, m,
-                                      weight, bias, c_out, static_cast<Activation>(activation), alpha, out, nullptr, 0,
-                                      nullptr));
+    if (layout != 0 && layout != 1) {
+      tl_error = "SparseConv: layout must be 0 (neighbour map) or 1 (ConvPlan)";
+      return cudaErrorInvalidValue;
+    }
+    const std::size_t bytes = kernels::sparseConvWorkspaceSize(m, c_out, kernel_volume);
+    Scratch ws(bytes);
+    return finish(kernels::sparseConv(static_cast<DataType>(dtype), features, n, c_in, map,
+                                      static_cast<kernels::MapLayout>(layout), kernel_volume, m, weight, bias, residual,
+                                      c_out, static_cast<Activation>(activation), alpha, out, ws.p, bytes, nullptr));
   });
 }
 

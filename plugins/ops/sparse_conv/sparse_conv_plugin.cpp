@@ -59,7 +59,7 @@ bool SparseConvPlugin::supportsFormatCombination(int32_t pos, const nvinfer1::Dy
 
 size_t SparseConvPlugin::getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc*, int32_t,
                                           const nvinfer1::DynamicPluginTensorDesc*, int32_t) const noexcept {
-  return kernels::sparseConvWorkspaceSize();
+  return 0;
 }
 
 int32_t SparseConvPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc, const nvinfer1::PluginTensorDesc*,
@@ -70,9 +70,9 @@ int32_t SparseConvPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_desc, 
     const int64_t k = input_desc[1].dims.d[0], m = input_desc[1].dims.d[1];
     const int64_t c_out = input_desc[2].dims.d[0];
     const cudaError_t err = kernels::sparseConv(
-        toKernelType(input_desc[0].type), inputs[0], n, c_in, static_cast<const int32_t*>(inputs[1]), k, m, inputs[2],
-        has_bias_ ? inputs[3] : nullptr, c_out, static_cast<Activation>(attrs_.activation), attrs_.alpha, outputs[0],
-        workspace, kernels::sparseConvWorkspaceSize(), stream);
+        toKernelType(input_desc[0].type), inputs[0], n, c_in, static_cast<const int32_t*>(inputs[1]),
+        kernels::MapLayout::kNeighbors, k, m, inputs[2], has_bias_ ? inputs[3] : nullptr, nullptr, c_out,
+        static_cast<Activation>(attrs_.activation), attrs_.alpha, outputs[0], workspace, 0, stream);
     checkCuda(err);
   });
 }

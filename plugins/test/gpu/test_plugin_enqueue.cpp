@@ -135,9 +135,9 @@ int main() {
       ptrs.push_back(d_bias.p);
     }
     EXPECT(run(conv, ins, {plain(DataType::kFLOAT, {n, c_out})}, ptrs, {out_p.p}) == 0, "SparseConv enqueue");
-    CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p), 27, n,
-                          d_weight.p, with_bias ? d_bias.p : nullptr, c_out, sparsetrt::Activation::kLeakyRelu, 0.1f,
-                          out_k.p, nullptr, 0, nullptr));
+    CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p),
+                          K::MapLayout::kNeighbors, 27, n, d_weight.p, with_bias ? d_bias.p : nullptr, nullptr, c_out,
+                          sparsetrt::Activation::kLeakyRelu, 0.1f, out_k.p, nullptr, 0, nullptr));
     CUDA_OK(cudaDeviceSynchronize());
     EXPECT(out_p.get<float>(n * c_out) == out_k.get<float>(n * c_out),
            with_bias ? "SparseConv (bias) plugin == kernel" : "SparseConv (no bias) plugin == kernel");
@@ -360,9 +360,9 @@ int main() {
       const PluginTensorDesc out_desc = plain(DataType::kFLOAT, {n, c_out});
       EXPECT(runtime(restored)->enqueue(ins.data(), &out_desc, in_ptrs, out_ptrs, nullptr, nullptr) == 0,
              "deserialized SparseConv enqueue");
-      CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p), 27, n,
-                            d_weight.p, d_bias.p, c_out, sparsetrt::Activation::kLeakyRelu, 0.1f, out_k.p, nullptr, 0,
-                            nullptr));
+      CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p),
+                            K::MapLayout::kNeighbors, 27, n, d_weight.p, d_bias.p, nullptr, c_out,
+                            sparsetrt::Activation::kLeakyRelu, 0.1f, out_k.p, nullptr, 0, nullptr));
       CUDA_OK(cudaDeviceSynchronize());
       EXPECT(out_r.get<float>(n * c_out) == out_k.get<float>(n * c_out), "deserialized SparseConv adds its bias");
       delete restored;
