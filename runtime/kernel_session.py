@@ -97,6 +97,12 @@ class KernelLibrary:
         if rc != 0:
             raise KernelError(self.raw.spt_last_error().decode() or f"{fn} failed with CUDA error {rc}")
 
+    def device_info(self) -> dict[str, int]:
+        """``{"major": ..., "minor": ..., "multiprocessors": ...}`` of the device the kernels run on."""
+        values = (ctypes.c_int32 * 3)()
+        self.call("spt_device_info", ctypes.byref(values, 0), ctypes.byref(values, 4), ctypes.byref(values, 8))
+        return {"major": int(values[0]), "minor": int(values[1]), "multiprocessors": int(values[2])}
+
     def instruction_counts(self) -> dict[str, int]:
         """Warp instructions the CPU backend executed since ``reset_instruction_counts``: ``{"mma": ..., "ldmatrix":
         ...}`` (``mma`` = mma.sync m16n8k16, 16 x 8 x 16 multiply-adds each). A GPU library raises KernelError."""
@@ -243,16 +249,33 @@ def _dtype(features: DeviceArray) -> int:
     return _DTYPES[features.dtype]
 
 
+def _conv_plan(lib, node, attrs, values, dev) -> list:
+    neighbors = dev(node.input[0])
+    k, m = neighbors.shape
+    out = lib.empty((k + 1 + (k + 31) // 32, m), np.int32)
+    lib.call("spt_conv_plan", neighbors.ptr, ctypes.c_int64(k), ctypes.c_int64(m), out.ptr)
+    return [out]
+
+
 def _sparse_conv(lib, node, attrs, values, dev) -> list:
     features, neighbors, weight = dev(node.input[0]), dev(node.input[1]), dev(node.input[2])
     bias = dev(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    residual = dev(node.input[4]) if len(node.input) > 4 and node.input[4] else None
     c_out, k, c_in = weight.shape
     n, m = features.shape[0], neighbors.shape[1]
+    if neighbors.shape[0] not in (k, k + 1 + (k + 31) // 32):
+        raise KernelError(
+            f"the map input is {list(neighbors.shape)}: a map [{k}, M] or its ConvPlan [{k + 1 + (k + 31) // 32}, M] "
+            f"for this weight (kernel volume {k})"
+        )
+    layout = 0 if neighbors.shape[0] == k else 1  # the map itself, or its ConvPlan
+    if residual is not None and residual.shape != (m, c_out):
+        raise KernelError(f"residual is {list(residual.shape)}, the conv's output [{m}, {c_out}]")
     out = lib.empty((m, c_out), features.dtype)
     lib.call(
         "spt_sparse_conv", _dtype(features), features.ptr, ctypes.c_int64(n), ctypes.c_int64(c_in),
-        neighbors.ptr, ctypes.c_int64(k), ctypes.c_int64(m), weight.ptr, _ptr(bias), ctypes.c_int64(c_out),
-        int(attrs["activation"]), ctypes.c_float(attrs["alpha"]), out.ptr,
+        neighbors.ptr, layout, ctypes.c_int64(k), ctypes.c_int64(m), weight.ptr, _ptr(bias), _ptr(residual),
+        ctypes.c_int64(c_out), int(attrs["activation"]), ctypes.c_float(attrs["alpha"]), out.ptr,
     )  # fmt: skip
     return [out]
 
@@ -285,6 +308,7 @@ _OPS = {
     "SubmRulebook": _subm_rulebook,
     "SparseRulebook": _sparse_rulebook,
     "InverseRulebook": _inverse_rulebook,
+    "ConvPlan": _conv_plan,
     "SparseConv": _sparse_conv,
     "SparseMaxPool": _sparse_max_pool,
     "Densify": _densify,

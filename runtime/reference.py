@@ -18,7 +18,7 @@ import onnxruntime as ort
 import torch
 from onnx import helper, numpy_helper
 
-from sparsetrt.exporter.schema import DOMAIN, check_attributes, op
+from sparsetrt.exporter.schema import DOMAIN, check_attributes, node_version, op
 from sparsetrt.exporter.schema.onnx_registration import register_onnx_schemas
 
 from . import reference_ops as kernels
@@ -83,11 +83,13 @@ class ReferenceSession:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         attrs = {k: list(v) if isinstance(v, list | tuple) else v for k, v in attrs.items()}
         check_attributes(node.op_type, attrs)
-        required = sum(not p.optional for p in definition.inputs)
-        if not required <= len(node.input) <= len(definition.inputs):
+        version = node_version(node.op_type, attrs)
+        inputs = definition.inputs_of(version)
+        required = sum(not p.optional for p in inputs)
+        if not required <= len(node.input) <= len(inputs):
             raise ValueError(
-                f"{node.op_type} node {node.name!r} has {len(node.input)} inputs, the schema "
-                f"{required}..{len(definition.inputs)}"
+                f"{node.op_type} node {node.name!r} (version {version}) has {len(node.input)} inputs, the schema "
+                f"{required}..{len(inputs)}"
             )
 
     # ----------------------------------------------------------------------------------- execution
@@ -181,8 +183,10 @@ class ReferenceSession:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         ins = [_as_torch(values[n]) if n else None for n in node.input]
         kind = node.op_type
+        if kind == "SparseConv":
+            ins[1] = kernels.conv_map(ins[1], int(ins[2].shape[1]))  # a ConvPlan back into its map
         if kind in ("SparseConv", "SparseMaxPool"):
-            # Layers sharing a rulebook share its per-offset pair lists too.
+            # Layers sharing a rulebook (or its plan) share its per-offset pair lists too.
             pairs = pairs_cache.get(node.input[1])
             if pairs is None:
                 pairs = _cached(kernels.backend_ops.map_pairs(ins[1]))
@@ -194,9 +198,12 @@ class ReferenceSession:
                 outs = kernels.sparse_rulebook(ins[0], attrs)
             elif kind == "InverseRulebook":
                 outs = kernels.inverse_rulebook(ins[0], ins[1])
+            elif kind == "ConvPlan":
+                outs = kernels.conv_plan(ins[0])
             elif kind == "SparseConv":
                 bias = ins[3] if len(ins) > 3 else None
-                outs = kernels.sparse_conv(ins[0], ins[1], ins[2], bias, attrs, pairs)
+                residual = ins[4] if len(ins) > 4 else None
+                outs = kernels.sparse_conv(ins[0], ins[1], ins[2], bias, attrs, pairs, residual)
             elif kind == "SparseMaxPool":
                 outs = kernels.sparse_max_pool(ins[0], ins[1], pairs)
             elif kind == "Densify":

@@ -24,6 +24,7 @@ class Param:
     shape: tuple[str, ...]
     optional: bool = False
     doc: str = ""
+    since_version: int = 1  # the op version that added it (optional inputs only ever come later)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,17 @@ class OpDef:
     inputs: tuple[Param, ...]
     outputs: tuple[Param, ...]
     attributes: tuple[Attr, ...]
+    # Earlier versions still accepted: a node of such a version is a node of this one without what came later
+    # (inputs with a larger since_version). Plugin creators exist for them too, for older files and engines.
+    previous_versions: tuple[int, ...] = ()
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (*self.previous_versions, self.since_version)
+
+    def inputs_of(self, version: int) -> tuple[Param, ...]:
+        """The inputs a node of op version ``version`` may have."""
+        return tuple(p for p in self.inputs if p.since_version <= version)
 
     def attribute(self, name: str) -> Attr:
         for a in self.attributes:
@@ -71,7 +83,14 @@ class Schema:
 
 
 def _param(d: dict[str, Any]) -> Param:
-    return Param(d["name"], d["type"], tuple(d["shape"]), bool(d.get("optional", False)), d.get("doc", ""))
+    return Param(
+        d["name"],
+        d["type"],
+        tuple(d["shape"]),
+        bool(d.get("optional", False)),
+        d.get("doc", ""),
+        int(d.get("since_version", 1)),
+    )
 
 
 @cache
@@ -86,6 +105,7 @@ def load() -> Schema:
             inputs=tuple(_param(p) for p in o["inputs"]),
             outputs=tuple(_param(p) for p in o["outputs"]),
             attributes=tuple(Attr(a["name"], a["type"], a.get("doc", "")) for a in o["attributes"]),
+            previous_versions=tuple(int(v) for v in o.get("previous_versions", ())),
         )
         for o in raw["ops"]
     }
@@ -113,17 +133,28 @@ def lookup_attributes(op_name: str) -> dict[str, str]:
 def check_lookup_attributes(op_name: str, attrs: dict[str, Any]) -> None:
     """Raise if a lookup attribute in ``attrs`` has another value than the schema's (TensorRT would then look for a
     plugin that does not exist). Absent ones are accepted: files exported before they existed run everywhere but on
-    TensorRT 10.3-10.9, and ``sparsetrt build`` adds them."""
+    TensorRT 10.3-10.9, and ``sparsetrt build`` adds them. The plugin version may also be one of the op's previous
+    versions (files exported before the op changed; the plugin library keeps creators for them)."""
+    definition = op(op_name)
     for name, expected in lookup_attributes(op_name).items():
         if name not in attrs:
             continue
         value = attrs[name]
         value = value.decode() if isinstance(value, bytes) else value
-        if value != expected:
+        accepted = [str(v) for v in definition.versions] if expected == str(definition.since_version) else [expected]
+        if value not in accepted:
             raise ValueError(
-                f"{op_name}.{name} is {value!r}, but TensorRT finds this op's plugin only under {expected!r}: "
-                f"set it to {expected!r} (or re-export the model)"
+                f"{op_name}.{name} is {value!r}, but TensorRT finds this op's plugin only under "
+                f"{' or '.join(repr(a) for a in accepted)}: set it to {expected!r} (or re-export the model)"
             )
+
+
+def node_version(op_name: str, attrs: dict[str, Any]) -> int:
+    """The op version a node declares through its ``plugin_version`` lookup attribute (the current one if absent)."""
+    definition = op(op_name)
+    value = attrs.get("plugin_version")
+    value = value.decode() if isinstance(value, bytes) else value
+    return int(value) if isinstance(value, str) and value.isdigit() else definition.since_version
 
 
 def check_attributes(op_name: str, attrs: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "sparsetrt/workspace.h"
+
 namespace sparsetrt {
 namespace {
 
@@ -61,17 +63,36 @@ Dims inverseRulebookOutput(const std::string& node, const Dims& neighbors, const
   return {neighbors[0], indices[0]};
 }
 
+Dims convPlanOutput(const std::string& node, const Dims& neighbors) {
+  rank("ConvPlan", node, "neighbors", neighbors, 2, "[K, M]");
+  if (neighbors[0] > kConvPlanMaxOffsets)
+    fail("ConvPlan", node, "neighbors",
+         "a kernel volume of " + std::to_string(neighbors[0]) + " is above the " + std::to_string(kConvPlanMaxOffsets) +
+             " offsets a plan is made for");
+  return {neighbors[0] < 0 ? -1 : convPlanRows(neighbors[0]), neighbors[1]};
+}
+
 Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
-                      const Dims* bias) {
+                      const Dims* bias, const Dims* residual) {
   const char* op = "SparseConv";
   rank(op, node, "features", features, 2, "[N, C_in]");
-  rank(op, node, "neighbors", neighbors, 2, "[K, M]");
+  rank(op, node, "neighbors", neighbors, 2, "[K, M] (or its ConvPlan)");
   rank(op, node, "weight", weight, 3, "[C_out, K, C_in] (the kernel flattened)");
-  same(op, node, "weight", weight[1], neighbors[0], "dim 1 (K) must equal the rulebook's kernel volume");
+  const int64_t k = weight[1];
+  if (k >= 0 && neighbors[0] >= 0 && neighbors[0] != k && neighbors[0] != convPlanRows(k))
+    fail(op, node, "neighbors",
+         "dim 0 must be the weight's kernel volume K = " + std::to_string(k) + " (a map) or K + 1 + ceil(K/32) = " +
+             std::to_string(convPlanRows(k)) + " (its ConvPlan), got " + std::to_string(neighbors[0]));
   same(op, node, "weight", weight[2], features[1], "dim 2 (C_in) must equal the features' channels");
   if (bias) {
     rank(op, node, "bias", *bias, 1, "[C_out]");
     same(op, node, "bias", (*bias)[0], weight[0], "length must equal C_out");
+  }
+  if (residual) {
+    if (!bias) fail(op, node, "residual", "needs the bias input before it (zeros for a conv without bias)");
+    rank(op, node, "residual", *residual, 2, "[M, C_out]");
+    same(op, node, "residual", (*residual)[0], neighbors[1], "rows must equal the conv's output rows M");
+    same(op, node, "residual", (*residual)[1], weight[0], "columns must equal C_out");
   }
   return {neighbors[1], weight[0]};
 }
