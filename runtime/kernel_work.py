@@ -76,6 +76,7 @@ class ConvWork:
     weight_bytes: int = 0  # weight tiles loaded per block (mostly from L2)
     scatter_bytes: int = 0  # output rows written, residual rows read, a separate residual Add's traffic
     partial_bytes: int = 0  # split partial sums written and read back
+    map_floor_bytes: int = 0  # what any map format must read: an entry per (input, output) pair, a mask and a row
     blocks: int = 0
     splits: int = 1
 
@@ -147,7 +148,7 @@ def conv_work(
     k, m = neighbors.shape
     valid = (neighbors >= 0) & (neighbors < n_in)
     pairs = int(valid.sum())
-    work = ConvWork(useful_macs=pairs * c_in * c_out)
+    work = ConvWork(useful_macs=pairs * c_in * c_out, map_floor_bytes=pairs * 4 + m * 8)
     if m == 0 or c_out == 0:
         return work
     bn = block_columns(c_out)
