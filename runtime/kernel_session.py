@@ -31,7 +31,7 @@ from .reference import ReferenceSession
 
 __all__ = ["KernelError", "KernelLibrary", "KernelSession", "find_kernel_library"]
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 
 
@@ -136,13 +136,15 @@ def _ptr(array: DeviceArray | None) -> ctypes.c_void_p:
 class _RunState:
     device: dict[str, DeviceArray] = field(default_factory=dict)  # tensors already in device memory
     times_ms: dict[str, float] = field(default_factory=dict)
+    device_ms: dict[str, float] = field(default_factory=dict)
 
 
 class KernelSession(ReferenceSession):
     """``KernelSession(path_or_model, library).run(output_names, input_feed)`` -> list of numpy arrays.
 
     ``library`` is a path or a ``KernelLibrary``; by default ``find_kernel_library("cpu")``. After a run,
-    ``last_times_ms`` holds each sparsetrt node's time (device time of its kernels plus the copies it made).
+    ``last_times_ms`` holds each sparsetrt node's wall time (its kernels, allocations and copies) and
+    ``last_device_ms`` its kernels' device time (CUDA events around them; the CPU backend's are wall-clock).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class KernelSession(ReferenceSession):
             library = KernelLibrary(library if library is not None else find_kernel_library("cpu"))
         self.library = library
         self.last_times_ms: dict[str, float] = {}
+        self.last_device_ms: dict[str, float] = {}
         self._constants: dict[str, DeviceArray] = {}
 
     def _new_run_state(self) -> _RunState:
@@ -166,6 +169,7 @@ class KernelSession(ReferenceSession):
 
     def _finish_run(self, state: _RunState) -> None:
         self.last_times_ms = state.times_ms
+        self.last_device_ms = state.device_ms
 
     def _run_custom(self, node: onnx.NodeProto, values: dict[str, np.ndarray], state: _RunState) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -195,6 +199,9 @@ class KernelSession(ReferenceSession):
             else:
                 values[name] = value
         state.times_ms[node.name or node.output[0]] = (time.perf_counter() - start) * 1e3
+        device_ms = ctypes.c_float()
+        lib.call("spt_last_op_ms", ctypes.byref(device_ms))
+        state.device_ms[node.name or node.output[0]] = float(device_ms.value)
 
 
 def _subm_rulebook(lib, node, attrs, values, dev) -> list:

@@ -49,7 +49,29 @@ struct Scratch {
   }
 };
 
-cudaError_t finish(cudaError_t err) { return err != cudaSuccess ? err : cudaDeviceSynchronize(); }
+// Device time of the last op's kernels (CUDA events on the default stream around them, after its workspace was
+// allocated): what spt_last_op_ms reports.
+float g_last_op_ms = 0.0f;
+cudaEvent_t g_op_start = nullptr, g_op_stop = nullptr;
+
+// Marks the start of an op's kernels; finish() marks the end, synchronizes and keeps the time between.
+void opStart() {
+  if (g_op_start == nullptr && cudaEventCreate(&g_op_start) != cudaSuccess) g_op_start = nullptr;
+  if (g_op_stop == nullptr && cudaEventCreate(&g_op_stop) != cudaSuccess) g_op_stop = nullptr;
+  g_last_op_ms = -1.0f;
+  if (g_op_start != nullptr) cudaEventRecord(g_op_start, nullptr);
+}
+
+cudaError_t finish(cudaError_t err) {
+  if (err != cudaSuccess) return err;
+  if (g_op_stop != nullptr) cudaEventRecord(g_op_stop, nullptr);
+  err = cudaDeviceSynchronize();
+  float ms = -1.0f;
+  if (err == cudaSuccess && g_op_start != nullptr && g_op_stop != nullptr &&
+      cudaEventElapsedTime(&ms, g_op_start, g_op_stop) == cudaSuccess)
+    g_last_op_ms = ms;
+  return err;
+}
 
 SparseRulebookAttrs sparseAttrs(int32_t ndim, const int32_t* spatial_shape, const int32_t* kernel_size,
                                 const int32_t* stride, const int32_t* padding, const int32_t* dilation,
@@ -75,7 +97,7 @@ cudaEvent_t g_start = nullptr, g_stop = nullptr;
 
 extern "C" {
 
-int spt_abi_version() { return 2; }
+int spt_abi_version() { return 3; }
 
 const char* spt_backend() {
 #if defined(SPARSETRT_CPU_BACKEND)
@@ -147,6 +169,11 @@ int spt_timer_elapsed(float* ms) {
   });
 }
 
+int spt_last_op_ms(float* ms) {
+  *ms = g_last_op_ms;
+  return 0;
+}
+
 int spt_instruction_counts(uint64_t* counts_host) {
   return guarded("instruction counts", [&] {
 #if defined(SPARSETRT_CPU_BACKEND)
@@ -182,6 +209,7 @@ int spt_subm_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const int
     const RulebookGeometry g = makeGeometry(a);
     const std::size_t bytes = kernels::submRulebookWorkspaceSize(n);
     Scratch ws(bytes);
+    opStart();
     return finish(kernels::submRulebook(indices, n, g, neighbors, ws.p, bytes, nullptr));
   });
 }
@@ -213,6 +241,7 @@ int spt_sparse_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const i
     Scratch ws(bytes), counts(2 * sizeof(int32_t));
     auto* d_counts = static_cast<int32_t*>(counts.p);
     int32_t host[2] = {0, 0};  // [num_out, overflow], read back once by the kernels (exact-size sort)
+    opStart();
     cudaError_t err = finish(kernels::sparseRulebook(indices, n, g, bound, out_indices, neighbors, d_counts,
                                                      d_counts + 1, ws.p, bytes, nullptr, host));
     if (err != cudaSuccess) return err;
@@ -231,6 +260,7 @@ int spt_sparse_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const i
 int spt_inverse_rulebook(const int32_t* neighbors, int64_t kernel_volume, int64_t num_out, int64_t num_in,
                          int32_t* inverse) {
   return guarded("InverseRulebook", [&] {
+    opStart();
     return finish(kernels::inverseRulebook(neighbors, kernel_volume, num_out, num_in, inverse, nullptr, 0, nullptr));
   });
 }
@@ -239,6 +269,7 @@ int spt_conv_plan(const int32_t* neighbors, int64_t kernel_volume, int64_t m, in
   return guarded("ConvPlan", [&] {
     const std::size_t bytes = kernels::convPlanWorkspaceSize(m, kernel_volume);
     Scratch ws(bytes);
+    opStart();
     return finish(kernels::convPlan(neighbors, kernel_volume, m, plan, ws.p, bytes, nullptr));
   });
 }
@@ -257,6 +288,7 @@ int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in
     }
     const std::size_t bytes = kernels::sparseConvWorkspaceSize(m, c_out, kernel_volume);
     Scratch ws(bytes);
+    opStart();
     return finish(kernels::sparseConv(static_cast<DataType>(dtype), features, n, c_in, map,
                                       static_cast<kernels::MapLayout>(layout), kernel_volume, m, weight, bias, residual,
                                       c_out, static_cast<Activation>(activation), alpha, out, ws.p, bytes, nullptr));
@@ -266,6 +298,7 @@ int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in
 int spt_sparse_max_pool(int32_t dtype, const void* features, int64_t n, int64_t channels, const int32_t* neighbors,
                         int64_t kernel_volume, int64_t m, void* out) {
   return guarded("SparseMaxPool", [&] {
+    opStart();
     return finish(kernels::sparseMaxPool(static_cast<DataType>(dtype), features, n, channels, neighbors, kernel_volume,
                                          m, out, nullptr, 0, nullptr));
   });
@@ -276,6 +309,7 @@ int spt_densify(int32_t dtype, const void* features, const int32_t* indices, int
   return guarded("Densify", [&] {
     DensifyAttrs a{vec(spatial_shape, ndim), batch_size};
     validate("Densify", a);
+    opStart();
     return finish(kernels::densify(static_cast<DataType>(dtype), features, indices, n, channels, ndim, spatial_shape,
                                    batch_size, out, nullptr, 0, nullptr));
   });

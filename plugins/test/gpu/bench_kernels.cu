@@ -272,6 +272,11 @@ int main(int argc, char** argv) {
                                 nullptr, c, Activation::kRelu, 0.0f, d_y.p, ws_conv.p, ws_conv.n, stream));
         });
         row("SparseConv subm, plan", n, n, std::to_string(c), "fp16", tq, flops);
+        const Timing tn = timeIt(stream, runs, [&] {  // no workspace: one block per tile, never split
+          CUDA_OK(K::sparseConv(DataType::kFloat16, d_x.p, n, c, d_plan.p, K::MapLayout::kPlan, kvol, n, d_w.p, d_b.p,
+                                nullptr, c, Activation::kRelu, 0.0f, d_y.p, nullptr, 0, stream));
+        });
+        row("SparseConv subm, plan, no split", n, n, std::to_string(c), "fp16", tn, flops);
       }
     }
     std::printf("| (map density: %.1f of 27 offsets active per site at N = %lld) | | | | | | | |\n",

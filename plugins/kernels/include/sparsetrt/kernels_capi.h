@@ -31,6 +31,9 @@ SPT_API int spt_synchronize();
 // Device time since the last spt_timer_reset (CUDA events; the CPU backend's are wall-clock), milliseconds.
 SPT_API int spt_timer_reset();
 SPT_API int spt_timer_elapsed(float* ms);
+// Device time of the last op's kernels, milliseconds: CUDA events on the default stream right around them (after
+// the op's workspace is allocated; a rulebook's read-back included). -1 when the op failed.
+SPT_API int spt_last_op_ms(float* ms);
 // The CPU backend's count of executed warp instructions since the last reset, over all kernels:
 // counts_host[0] = mma.sync m16n8k16, counts_host[1] = ldmatrix (sparsetrt_cpu/ptx.h). A GPU library has no
 // such counter: it returns cudaErrorNotSupported (profile it with Nsight Compute instead).
