@@ -24,6 +24,8 @@ import torch
 
 from .backend import ops as backend_ops
 from .backend.geometry import ConvGeometry, ConvKind
+from .backend.plan import conv_plan as backend_conv_plan
+from .backend.plan import is_plan, plan_to_map
 from .backend.rulebook import build_rulebook, invert_map
 
 NAMESPACE = "sparsetrt"
@@ -34,6 +36,7 @@ ONNX_OPS = {
     "subm_rulebook": "SubmRulebook",
     "sparse_rulebook": "SparseRulebook",
     "inverse_rulebook": "InverseRulebook",
+    "conv_plan": "ConvPlan",
     "sparse_conv": "SparseConv",
     "sparse_max_pool": "SparseMaxPool",
     "densify": "Densify",
@@ -130,6 +133,20 @@ def _(neighbors, indices):
     return neighbors.new_empty((neighbors.shape[0], indices.shape[0]), dtype=torch.int32)
 
 
+# ------------------------------------------------------------------------------------------- ConvPlan
+# Made by a graph pass after export (exporter/graph_passes.py: attach_conv_plans), not by the layers; an op here
+# too, so every schema op has one and a model may call it.
+@torch.library.custom_op(f"{NAMESPACE}::conv_plan", mutates_args=())
+def conv_plan(neighbors: torch.Tensor) -> torch.Tensor:
+    return backend_conv_plan(neighbors.to(torch.int32))
+
+
+@conv_plan.register_fake
+def _(neighbors):
+    k = neighbors.shape[0]
+    return neighbors.new_empty((k + 1 + (k + 31) // 32, neighbors.shape[1]), dtype=torch.int32)
+
+
 # ------------------------------------------------------------------------------------------- SparseConv
 @torch.library.custom_op(f"{NAMESPACE}::sparse_conv", mutates_args=())
 def sparse_conv(
@@ -137,16 +154,22 @@ def sparse_conv(
     neighbors: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
+    residual: torch.Tensor | None,
     activation: int,
     alpha: float,
 ) -> torch.Tensor:
+    """``residual`` (added before the activation) is made by a graph pass after export (fuse_residual_adds); the
+    map may be a ConvPlan."""
+    kernel_volume = int(weight.shape[1])
+    if is_plan(neighbors, kernel_volume):
+        neighbors = plan_to_map(neighbors, kernel_volume)
     pairs = backend_ops.map_pairs(neighbors)
-    out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], pairs)
+    out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], pairs, residual=residual)
     return apply_activation(out, ACTIVATION_NAMES[activation], alpha)
 
 
 @sparse_conv.register_fake
-def _(features, neighbors, weight, bias, activation, alpha):
+def _(features, neighbors, weight, bias, residual, activation, alpha):
     return features.new_empty((neighbors.shape[1], weight.shape[0]))
 
 

@@ -10,6 +10,10 @@
    conv's weight and bias.
 3. ``fuse_sparse_conv_activations``: a Relu / LeakyRelu / Sigmoid reading a SparseConv becomes its
    ``activation``.
+   ``fuse_residual_adds``: an Add of a SparseConv's output and a tensor on the same sites (a residual block's
+   identity), and the activation after it, become the conv's ``residual`` input and ``activation``.
+   ``attach_conv_plans``: each SparseConv reads a ConvPlan of its map instead of the map (one ConvPlan per
+   map once step 4 merges them), so the tensor-core kernels skip the offsets a tile's rows do not use.
 4. ``deduplicate_nodes``: identical nodes (same op, inputs and attributes) are merged, to a fixpoint;
    this is what merges duplicate rulebook nodes.
 5. ``fold_static_subgraphs``: everything computable at export time (Shape/Gather/Concat chains on the
@@ -37,7 +41,7 @@ import onnx_graphsurgeon as gs
 from onnx import TensorProto, helper, shape_inference
 from onnx_graphsurgeon.logger import G_LOGGER
 
-from .schema import DOMAIN
+from .schema import DOMAIN, lookup_attributes
 from .schema.onnx_registration import register_onnx_schemas
 
 # SparseConv's `activation` attribute, per the schema: 0 none, 1 relu, 2 leaky_relu, 3 sigmoid.
@@ -61,7 +65,12 @@ _STANDARD_DOMAINS = {None, "", "ai.onnx"}
 
 # ------------------------------------------------------------------------------------------ entry point
 def optimize(
-    proto: onnx.ModelProto, fold_batchnorm: bool = True, fuse_activations: bool = True, fp16: bool = False
+    proto: onnx.ModelProto,
+    fold_batchnorm: bool = True,
+    fuse_activations: bool = True,
+    fp16: bool = False,
+    fuse_residuals: bool = True,
+    conv_plans: bool = True,
 ) -> onnx.ModelProto:
     """Optimize a model fresh from ``torch.onnx.export`` for TensorRT; see the module docstring.
 
@@ -76,6 +85,10 @@ def optimize(
         fold_batchnorms(graph)
     if fuse_activations:
         fuse_sparse_conv_activations(graph)
+    if fuse_residuals:
+        fuse_residual_adds(graph, fuse_activations=fuse_activations)
+    if conv_plans:
+        attach_conv_plans(graph)
     deduplicate_nodes(graph)
     fold_static_subgraphs(graph)
     # Folding turns shape computations into constants, which can make more nodes identical.
@@ -303,6 +316,150 @@ def fuse_sparse_conv_activations(graph: gs.Graph) -> int:
         fused += 1
     graph.cleanup(remove_unused_graph_inputs=False)
     return fused
+
+
+# ------------------------------------------------------------------------------------------ pass 3b
+# Standard ops whose output rows are their first (non-constant) input's rows: a residual block's identity path.
+_ROW_PRESERVING = {
+    "Relu",
+    "LeakyRelu",
+    "Sigmoid",
+    "Identity",
+    "Cast",
+    "BatchNormalization",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Concat",
+}
+
+
+def _sites_of(tensor: gs.Tensor, depth: int = 0) -> str | None:
+    """A name for the set of sites ``tensor``'s rows (or an index tensor's rows) are, or None when it cannot be told:
+    the graph input or SparseRulebook ``out_indices`` the rows trace back to."""
+    if depth > 64 or isinstance(tensor, gs.Constant):
+        return None
+    node = _producer(tensor)
+    if node is None:
+        return tensor.name  # a graph input: its own rows
+    if _is_sparse(node):
+        if node.op in ("SparseConv", "SparseMaxPool"):
+            return _map_rows(node.inputs[1], depth + 1)
+        if node.op == "SparseRulebook" and tensor is node.outputs[0]:
+            return tensor.name
+        return None
+    if _is_standard(node) and node.op in _ROW_PRESERVING:
+        first = next((t for t in node.inputs if not isinstance(t, gs.Constant)), None)
+        return None if first is None else _sites_of(first, depth + 1)
+    return None
+
+
+def _map_rows(neighbors: gs.Tensor, depth: int) -> str | None:
+    """The sites of the output rows of a layer reading the map (or ConvPlan) ``neighbors``."""
+    node = _producer(neighbors)
+    if node is None or not _is_sparse(node):
+        return None
+    if node.op == "ConvPlan":
+        return _map_rows(node.inputs[0], depth + 1)
+    if node.op == "SubmRulebook":
+        return _sites_of(node.inputs[0], depth + 1)
+    if node.op == "SparseRulebook":
+        return node.outputs[0].name
+    if node.op == "InverseRulebook":
+        return _sites_of(node.inputs[1], depth + 1)
+    return None
+
+
+def _static_dim(tensor: gs.Tensor, axis: int) -> int | None:
+    shape = tensor.shape
+    if shape is None or len(shape) <= axis or not isinstance(shape[axis], int | np.integer):
+        return None
+    return int(shape[axis])
+
+
+def fuse_residual_adds(graph: gs.Graph, fuse_activations: bool = True) -> int:
+    """Fold ``act(SparseConv(x) + identity)`` into the conv: ``identity`` becomes its ``residual`` input and the
+    activation its ``activation`` (only with ``fuse_activations``); returns how many Adds were fused.
+
+    Only when the conv's output is read by the Add alone, the conv has no activation or residual yet (the Add
+    comes after them otherwise), and ``identity`` is a per-site tensor on the conv's output sites (traced through
+    rulebooks and row-preserving ops to the same site tensor) with C_out channels: an Add that would broadcast is
+    never fused. The activation goes along when it is the Add's sole reader. A conv without bias gets a zero bias
+    (the plugin tells its inputs apart by count). The kernels add bias and residual in float32 and round once.
+    """
+    taken = set(graph.tensors())
+    fused = 0
+    for add in [n for n in graph.nodes if n.op == "Add" and _is_standard(n) and len(n.inputs) == 2]:
+        for i in (0, 1):
+            x, identity = add.inputs[i], add.inputs[1 - i]
+            conv = _producer(x)
+            if conv is None or not _is_sparse(conv, "SparseConv") or _sole_consumer(graph, x) is not add:
+                continue
+            if int(conv.attrs.get("activation", 0)) != 0 or len(conv.inputs) > 4 or identity is x:
+                continue
+            if isinstance(identity, gs.Constant) or identity.shape is None or len(identity.shape) != 2:
+                continue
+            weight = conv.inputs[2]
+            c_out = _static_dim(weight, 0)
+            if c_out is None or _static_dim(identity, 1) != c_out or _static_dim(identity, 0) == 1:
+                continue
+            sites = _sites_of(x)
+            if sites is None or _sites_of(identity) != sites:
+                continue
+            bias = _optional_input(conv, 3)
+            if bias is None:
+                if not isinstance(weight, gs.Constant):
+                    continue
+                zeros = np.zeros(c_out, dtype=np.asarray(weight.values).dtype)
+                bias = gs.Constant(_unique_name(taken, f"{conv.name or 'SparseConv'}.bias"), zeros)
+                if len(conv.inputs) > 3:
+                    conv.inputs[3] = bias
+                else:
+                    conv.inputs.append(bias)
+            conv.inputs.append(identity)
+            _absorb_consumer(conv, add)
+            act = _sole_consumer(graph, conv.outputs[0])
+            if fuse_activations and act is not None and act.op in ACTIVATION_CODES and _is_standard(act):
+                conv.attrs["activation"] = ACTIVATION_CODES[act.op]
+                if act.op == "LeakyRelu":
+                    conv.attrs["alpha"] = float(act.attrs.get("alpha", LEAKY_RELU_DEFAULT_ALPHA))
+                _absorb_consumer(conv, act)
+            fused += 1
+            break
+    graph.cleanup(remove_unused_graph_inputs=False)
+    return fused
+
+
+# ------------------------------------------------------------------------------------------ pass 3c
+def attach_conv_plans(graph: gs.Graph) -> int:
+    """Give each SparseConv a ConvPlan of its map (input 1) instead of the map; returns how many convs now read
+    a plan. Skipped: kernel volume 1 (nothing to skip) or above the plan's limit, and unknown kernel volumes.
+    Convs sharing a map get identical ConvPlan nodes, which ``deduplicate_nodes`` merges into one."""
+    limit = 1024  # ConvPlan's kernel-volume limit (schema; plugins: kConvPlanMaxOffsets)
+    taken = set(graph.tensors())
+    attached = 0
+    for conv in [n for n in graph.nodes if _is_sparse(n, "SparseConv")]:
+        neighbors = conv.inputs[1]
+        kernel_volume = _static_dim(conv.inputs[2], 1)
+        if kernel_volume is None or not 2 <= kernel_volume <= limit:
+            continue
+        producer = _producer(neighbors)
+        if producer is not None and _is_sparse(producer, "ConvPlan"):
+            continue
+        if neighbors.shape is not None and len(neighbors.shape) == 2 and _static_dim(neighbors, 0) != kernel_volume:
+            continue  # not a plain map of this kernel (already something else): leave it
+        rows = kernel_volume + 1 + (kernel_volume + 31) // 32
+        m = neighbors.shape[1] if neighbors.shape is not None and len(neighbors.shape) == 2 else None
+        plan = gs.Variable(_unique_name(taken, f"{neighbors.name}_plan"), np.int32, [rows, m])
+        name = _unique_name(taken, f"{neighbors.name}_ConvPlan")
+        graph.nodes.append(
+            gs.Node("ConvPlan", name, dict(lookup_attributes("ConvPlan")), [neighbors], [plan], domain=DOMAIN)
+        )
+        conv.inputs[1] = plan
+        attached += 1
+    graph.toposort()
+    return attached
 
 
 # ------------------------------------------------------------------------------------------ pass 4

@@ -94,7 +94,7 @@ def traced_conv(
 ) -> torch.Tensor:
     weight_kc = weight.reshape(weight.shape[0], -1, weight.shape[-1])
     return torch.ops.sparsetrt.sparse_conv(
-        features, neighbors, weight_kc, bias, ACTIVATION_CODES[activation], float(alpha)
+        features, neighbors, weight_kc, bias, None, ACTIVATION_CODES[activation], float(alpha)
     )
 
 

@@ -4,7 +4,8 @@ which rulebook.
 Roles of tensors come from the op schema: a rulebook's ``neighbors`` output is the map its layers read,
 a ``SparseRulebook``'s ``out_indices`` are the sites it creates (read by later rulebooks, ``Densify`` and
 ``InverseRulebook``), and an ``InverseRulebook`` transposes the map of the rulebook feeding its
-``neighbors`` input back onto the sites given to its ``indices`` input.
+``neighbors`` input back onto the sites given to its ``indices`` input. A ``ConvPlan`` is the same map arranged
+for the convs: the convs reading it are listed as users of the rulebook it comes from.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ def summary(model: str | os.PathLike | onnx.ModelProto) -> str:
             weight = shapes.get(n.input[2])
             text += f" weight {weight[0]} {weight[1]}" if weight else f" weight {n.input[2]}"
             text += " + bias" if len(n.input) > 3 and n.input[3] else ", no bias"
+            if len(n.input) > 4 and n.input[4]:
+                text += " + residual"
+            plan = producer.get(n.input[1])
+            if plan is not None and plan[0].op_type == "ConvPlan":
+                text += f", map through {label(plan[0])}"
         return text
 
     lines = [f"graph {graph.name!r}: {len(graph.node)} nodes, {len(custom)} in domain '{DOMAIN}'"]
@@ -152,6 +158,9 @@ def summary(model: str | os.PathLike | onnx.ModelProto) -> str:
                 if u.op_type == "InverseRulebook":
                     if role == "neighbors":
                         inverses.append(u)
+                elif u.op_type == "ConvPlan":  # the same map, arranged for the convs that read it
+                    shown.add(id(u))
+                    users.extend(c for c, _ in consumers.get(u.output[0], []))
                 elif u.op_type not in _RULEBOOK_OPS:
                     users.append(u)
         for u in users:

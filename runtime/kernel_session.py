@@ -31,7 +31,7 @@ from .reference import ReferenceSession
 
 __all__ = ["KernelError", "KernelLibrary", "KernelSession", "find_kernel_library"]
 
-ABI_VERSION = 1
+ABI_VERSION = 3
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 
 
@@ -97,6 +97,22 @@ class KernelLibrary:
         if rc != 0:
             raise KernelError(self.raw.spt_last_error().decode() or f"{fn} failed with CUDA error {rc}")
 
+    def device_info(self) -> dict[str, int]:
+        """``{"major": ..., "minor": ..., "multiprocessors": ...}`` of the device the kernels run on."""
+        values = (ctypes.c_int32 * 3)()
+        self.call("spt_device_info", ctypes.byref(values, 0), ctypes.byref(values, 4), ctypes.byref(values, 8))
+        return {"major": int(values[0]), "minor": int(values[1]), "multiprocessors": int(values[2])}
+
+    def instruction_counts(self) -> dict[str, int]:
+        """Warp instructions the CPU backend executed since ``reset_instruction_counts``: ``{"mma": ..., "ldmatrix":
+        ...}`` (``mma`` = mma.sync m16n8k16, 16 x 8 x 16 multiply-adds each). A GPU library raises KernelError."""
+        counts = (ctypes.c_uint64 * 2)()
+        self.call("spt_instruction_counts", counts)
+        return {"mma": int(counts[0]), "ldmatrix": int(counts[1])}
+
+    def reset_instruction_counts(self) -> None:
+        self.call("spt_instruction_counts_reset")
+
     def upload(self, array: np.ndarray) -> DeviceArray:
         array = np.ascontiguousarray(array)
         dev = DeviceArray(self, array.shape, array.dtype)
@@ -120,13 +136,15 @@ def _ptr(array: DeviceArray | None) -> ctypes.c_void_p:
 class _RunState:
     device: dict[str, DeviceArray] = field(default_factory=dict)  # tensors already in device memory
     times_ms: dict[str, float] = field(default_factory=dict)
+    device_ms: dict[str, float] = field(default_factory=dict)
 
 
 class KernelSession(ReferenceSession):
     """``KernelSession(path_or_model, library).run(output_names, input_feed)`` -> list of numpy arrays.
 
     ``library`` is a path or a ``KernelLibrary``; by default ``find_kernel_library("cpu")``. After a run,
-    ``last_times_ms`` holds each sparsetrt node's time (device time of its kernels plus the copies it made).
+    ``last_times_ms`` holds each sparsetrt node's wall time (its kernels, allocations and copies) and
+    ``last_device_ms`` its kernels' device time (CUDA events around them; the CPU backend's are wall-clock).
     """
 
     def __init__(
@@ -137,6 +155,7 @@ class KernelSession(ReferenceSession):
             library = KernelLibrary(library if library is not None else find_kernel_library("cpu"))
         self.library = library
         self.last_times_ms: dict[str, float] = {}
+        self.last_device_ms: dict[str, float] = {}
         self._constants: dict[str, DeviceArray] = {}
 
     def _new_run_state(self) -> _RunState:
@@ -150,6 +169,7 @@ class KernelSession(ReferenceSession):
 
     def _finish_run(self, state: _RunState) -> None:
         self.last_times_ms = state.times_ms
+        self.last_device_ms = state.device_ms
 
     def _run_custom(self, node: onnx.NodeProto, values: dict[str, np.ndarray], state: _RunState) -> None:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -179,6 +199,9 @@ class KernelSession(ReferenceSession):
             else:
                 values[name] = value
         state.times_ms[node.name or node.output[0]] = (time.perf_counter() - start) * 1e3
+        device_ms = ctypes.c_float()
+        lib.call("spt_last_op_ms", ctypes.byref(device_ms))
+        state.device_ms[node.name or node.output[0]] = float(device_ms.value)
 
 
 def _subm_rulebook(lib, node, attrs, values, dev) -> list:
@@ -233,16 +256,33 @@ def _dtype(features: DeviceArray) -> int:
     return _DTYPES[features.dtype]
 
 
+def _conv_plan(lib, node, attrs, values, dev) -> list:
+    neighbors = dev(node.input[0])
+    k, m = neighbors.shape
+    out = lib.empty((k + 1 + (k + 31) // 32, m), np.int32)
+    lib.call("spt_conv_plan", neighbors.ptr, ctypes.c_int64(k), ctypes.c_int64(m), out.ptr)
+    return [out]
+
+
 def _sparse_conv(lib, node, attrs, values, dev) -> list:
     features, neighbors, weight = dev(node.input[0]), dev(node.input[1]), dev(node.input[2])
     bias = dev(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+    residual = dev(node.input[4]) if len(node.input) > 4 and node.input[4] else None
     c_out, k, c_in = weight.shape
     n, m = features.shape[0], neighbors.shape[1]
+    if neighbors.shape[0] not in (k, k + 1 + (k + 31) // 32):
+        raise KernelError(
+            f"the map input is {list(neighbors.shape)}: a map [{k}, M] or its ConvPlan [{k + 1 + (k + 31) // 32}, M] "
+            f"for this weight (kernel volume {k})"
+        )
+    layout = 0 if neighbors.shape[0] == k else 1  # the map itself, or its ConvPlan
+    if residual is not None and residual.shape != (m, c_out):
+        raise KernelError(f"residual is {list(residual.shape)}, the conv's output [{m}, {c_out}]")
     out = lib.empty((m, c_out), features.dtype)
     lib.call(
         "spt_sparse_conv", _dtype(features), features.ptr, ctypes.c_int64(n), ctypes.c_int64(c_in),
-        neighbors.ptr, ctypes.c_int64(k), ctypes.c_int64(m), weight.ptr, _ptr(bias), ctypes.c_int64(c_out),
-        int(attrs["activation"]), ctypes.c_float(attrs["alpha"]), out.ptr,
+        neighbors.ptr, layout, ctypes.c_int64(k), ctypes.c_int64(m), weight.ptr, _ptr(bias), _ptr(residual),
+        ctypes.c_int64(c_out), int(attrs["activation"]), ctypes.c_float(attrs["alpha"]), out.ptr,
     )  # fmt: skip
     return [out]
 
@@ -275,6 +315,7 @@ _OPS = {
     "SubmRulebook": _subm_rulebook,
     "SparseRulebook": _sparse_rulebook,
     "InverseRulebook": _inverse_rulebook,
+    "ConvPlan": _conv_plan,
     "SparseConv": _sparse_conv,
     "SparseMaxPool": _sparse_max_pool,
     "Densify": _densify,

@@ -26,7 +26,7 @@ import torch
 from onnx import helper, numpy_helper
 
 from sparsetrt.errors import InputError, ModelError, OutOfMemoryError, SparsetrtError
-from sparsetrt.exporter.schema import DOMAIN, check_attributes, check_input_shapes, op
+from sparsetrt.exporter.schema import DOMAIN, check_attributes, check_input_shapes, node_version, op
 from sparsetrt.exporter.schema.onnx_registration import register_onnx_schemas
 
 from . import reference_ops as kernels
@@ -115,11 +115,13 @@ class ReferenceSession:
             raise ModelError(f"node '{name}': {e}") from None
         pairs = [(a.name, helper.get_attribute_value(a)) for a in node.attribute]
         check_attributes(node.op_type, [(k, list(v) if isinstance(v, list | tuple) else v) for k, v in pairs], name)
-        required = sum(not p.optional for p in definition.inputs)
-        if not required <= len(node.input) <= len(definition.inputs) or not all(node.input[i] for i in range(required)):
+        version = node_version(node.op_type, dict(pairs))
+        inputs = definition.inputs_of(version)  # an older op version has fewer inputs
+        required = sum(not p.optional for p in inputs)
+        if not required <= len(node.input) <= len(inputs) or not all(node.input[i] for i in range(required)):
             raise ModelError(
-                f"sparsetrt::{node.op_type} node '{name}' has inputs {list(node.input)}; the schema's are "
-                f"{[p.name for p in definition.inputs]} ({required} required)"
+                f"sparsetrt::{node.op_type} node '{name}' (version {version}) has inputs {list(node.input)}; the "
+                f"schema's are {[p.name for p in inputs]} ({required} required)"
             )
         if len(node.output) != len(definition.outputs):
             raise ModelError(
@@ -250,9 +252,11 @@ class ReferenceSession:
         # The engine's checks on the actual shapes, then the data checks only this runtime can make.
         check_input_shapes(kind, name, attrs, [values[n].shape if n else None for n in node.input])
         ins = [_as_torch(values[n]) if n else None for n in node.input]
+        if kind == "SparseConv":
+            ins[1] = kernels.conv_map(ins[1], int(ins[2].shape[1]))  # a ConvPlan back into its map
         if kind in ("SparseConv", "SparseMaxPool"):
             _check_map(where, ins[1], ins[0].shape[0], "features")
-            # Layers sharing a rulebook share its per-offset pair lists too.
+            # Layers sharing a rulebook (or its plan) share its per-offset pair lists too.
             pairs = pairs_cache.get(node.input[1])
             if pairs is None:
                 pairs = _cached(kernels.backend_ops.map_pairs(ins[1]))
@@ -269,9 +273,12 @@ class ReferenceSession:
                     outs = kernels.sparse_rulebook(ins[0], attrs, where)
                 elif kind == "InverseRulebook":
                     outs = kernels.inverse_rulebook(ins[0], ins[1])
+                elif kind == "ConvPlan":
+                    outs = kernels.conv_plan(ins[0])
                 elif kind == "SparseConv":
                     bias = ins[3] if len(ins) > 3 else None
-                    outs = kernels.sparse_conv(ins[0], ins[1], ins[2], bias, attrs, pairs)
+                    residual = ins[4] if len(ins) > 4 else None
+                    outs = kernels.sparse_conv(ins[0], ins[1], ins[2], bias, attrs, pairs, residual)
                 elif kind == "SparseMaxPool":
                     outs = kernels.sparse_max_pool(ins[0], ins[1], pairs)
                 elif kind == "Densify":

@@ -13,6 +13,8 @@ import torch
 from sparsetrt.errors import InputError, SiteLimitError
 from sparsetrt.exporter.backend import ops as backend_ops
 from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
+from sparsetrt.exporter.backend.plan import conv_plan as backend_conv_plan
+from sparsetrt.exporter.backend.plan import is_plan, plan_to_map
 from sparsetrt.exporter.backend.rulebook import build_rulebook, invert_map
 from sparsetrt.exporter.onnx_ops import apply_activation
 
@@ -57,6 +59,23 @@ def inverse_rulebook(neighbors: torch.Tensor, indices: torch.Tensor) -> list[tor
     return [invert_map(neighbors, indices.shape[0])]
 
 
+def conv_plan(neighbors: torch.Tensor) -> list[torch.Tensor]:
+    return [backend_conv_plan(neighbors.to(torch.int32))]
+
+
+def conv_map(map_or_plan: torch.Tensor, kernel_volume: int) -> torch.Tensor:
+    """A SparseConv's map input as the map [K, M]: itself, or the map its ConvPlan was made from."""
+    if is_plan(map_or_plan, kernel_volume):
+        return plan_to_map(map_or_plan, kernel_volume)
+    if map_or_plan.dim() != 2 or map_or_plan.shape[0] != kernel_volume:
+        plan = kernel_volume + 1 + (kernel_volume + 31) // 32
+        raise ValueError(
+            f"SparseConv: the map input has shape {list(map_or_plan.shape)}; the weight's kernel volume "
+            f"{kernel_volume} needs a map [{kernel_volume}, M] or its ConvPlan [{plan}, M]"
+        )
+    return map_or_plan
+
+
 def sparse_conv(
     features: torch.Tensor,
     neighbors: torch.Tensor,
@@ -64,8 +83,10 @@ def sparse_conv(
     bias: torch.Tensor | None,
     attrs: dict,
     pairs: Pairs,
+    residual: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
-    out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], pairs)
+    """``neighbors`` is the map [K, M] (a ConvPlan already turned back into it: ``conv_map``)."""
+    out = backend_ops.conv_over_map(features, weight, bias, neighbors.shape[1], pairs, residual=residual)
     return [apply_activation(out, ACTIVATION_NAMES[attrs["activation"]], attrs["alpha"])]
 
 

@@ -193,6 +193,8 @@ class _OnnxReader:
         node = self.producer.get(neighbors)
         if node is None or node.domain != DOMAIN:
             return None
+        if node.op_type == "ConvPlan":  # the plan's columns are the map's, reordered: the same sites
+            return self._rulebook_sites(node.input[0])
         if node.op_type == "SubmRulebook":
             return node.input[0]
         if node.op_type == "SparseRulebook":

@@ -265,19 +265,19 @@ CASES: list[Case] = [
         "a rulebook's kernel edited to 51 x 51, the conv weight left at K = 9",
         lambda f: [*RUN, f.edited("k51", lambda m: _kernel(m, [51, 51])), "--inputs", f.inputs],
         2,
-        "input 'weight': dim 1 (K) must equal K = 2601 of input 'neighbors', got 9",
+        "ConvPlan node 'subm_rulebook_ConvPlan', input 'neighbors': dim 0 (K) must be at most 1024, got 2601",
     ),
     Case(
         "a conv weight with K = 2 over a K = 9 rulebook",
         lambda f: [*RUN, f.edited("w2", lambda m: _weight(m, 2)), "--inputs", f.inputs],
         2,
-        "input 'weight': dim 1 (K) must equal K = 9 of input 'neighbors', got 2",
+        "input 'neighbors': dim 0 must be K = 2 or K+1+ceil(K/32) = 4 (K = 2 of input 'weight'), got 11",
     ),
     Case(
         "a conv weight with K = 28 over a K = 9 rulebook",
         lambda f: [*RUN, f.edited("w28", lambda m: _weight(m, 28)), "--inputs", f.inputs],
         2,
-        "input 'weight': dim 1 (K) must equal K = 9 of input 'neighbors', got 28",
+        "input 'neighbors': dim 0 must be K = 28 or K+1+ceil(K/32) = 30 (K = 28 of input 'weight'), got 11",
     ),
     Case(
         "more sites than the exported bound (`max_out`)",

@@ -41,11 +41,11 @@ def test_every_schema_op_has_a_custom_op_with_its_inputs_attributes_and_outputs(
 
 def test_node_spec_drops_an_omitted_optional_input_and_checks_attributes():
     conv = torch.ops.sparsetrt.sparse_conv.default
-    spec = node_spec(conv, ["f", "n", "w", None, 1, 0.5], {})
+    spec = node_spec(conv, ["f", "n", "w", None, None, 1, 0.5], {})
     assert (spec.op_type, spec.inputs) == ("SparseConv", ["f", "n", "w"])
     assert {"activation": 1, "alpha": 0.5}.items() <= spec.attributes.items()  # the call's; the schema may add
     with pytest.raises(ValueError, match=r"SparseConv.*'alpha': must be of type float"):
-        node_spec(conv, ["f", "n", "w", None, 1, 1], {})
+        node_spec(conv, ["f", "n", "w", None, None, 1, 1], {})
 
 
 def _sample_args(gen: torch.Generator) -> dict[str, tuple]:
@@ -60,7 +60,17 @@ def _sample_args(gen: torch.Generator) -> dict[str, tuple]:
         "subm_rulebook": (indices, SHAPE, [3, 3, 3], [1, 1, 1]),
         "sparse_rulebook": (indices, *geometry, 0, 0, 2),
         "inverse_rulebook": (strided, indices),
-        "sparse_conv": (features, strided, weight, torch.randn(5, generator=gen), 2, 0.1),
+        "conv_plan": (subm,),
+        "sparse_conv": (features, strided, weight, torch.randn(5, generator=gen), None, 2, 0.1),
+        "sparse_conv_plan_residual": (
+            features,
+            torch.ops.sparsetrt.conv_plan(subm),
+            weight,
+            torch.randn(5, generator=gen),
+            torch.randn(features.shape[0], 5, generator=gen),
+            1,
+            0.0,
+        ),
         "sparse_max_pool": (features, subm),
         "densify": (features, indices, SHAPE, 2),
     }
@@ -68,7 +78,7 @@ def _sample_args(gen: torch.Generator) -> dict[str, tuple]:
 
 def test_fake_implementations_agree_with_the_real_ones(gen):
     for name, args in _sample_args(gen).items():
-        overload = getattr(torch.ops.sparsetrt, name).default
+        overload = getattr(torch.ops.sparsetrt, name.removesuffix("_plan_residual")).default
         torch.library.opcheck(overload, args, test_utils=("test_schema", "test_faketensor"))
 
 

@@ -270,9 +270,11 @@ def test_identical_rulebooks_merge(gen, monkeypatch):
         assert all(n.input == ["coords"] for n in subm), "the no-op Cast of the coords is gone"
         assert _ops(proto)["InverseRulebook"] == 1 and _ops(proto)["SparseRulebook"] == 1
         assert _ops(proto)["Cast"] == 0
-        # Every undilated SubM conv reads the one rulebook.
+        # Every undilated SubM conv reads the one rulebook, through the one ConvPlan of its map.
         plain = next(n.output[0] for n in subm if _attr(n, "dilation") == [1, 1, 1])
-        assert sum(c.input[1] == plain for c in _nodes(proto, "SparseConv")) == 4
+        plans = {n.output[0]: n.input[0] for n in _nodes(proto, "ConvPlan")}
+        assert sum(plans.get(c.input[1], c.input[1]) == plain for c in _nodes(proto, "SparseConv")) == 4
+        assert list(plans.values()).count(plain) == 1
 
 
 def test_no_noop_casts_and_static_shape_chains_fold(net, gen, monkeypatch):
@@ -445,3 +447,90 @@ def test_merged_rulebooks_compute_what_pytorch_computes(gen):
         features, coords = _inputs(gen, n)
         ref = _torch_outputs(model, (features, coords))
         _assert_matches(session.run(None, {"features": features.numpy(), "coords": coords.numpy()}), ref, FP32_TOL)
+
+
+# ------------------------------------------------------------------------------------------ residuals, plans
+class ResidualNet(torch.nn.Module):
+    """Residual blocks as OpenPCDet writes them (``replace_feature(out.features + identity)`` then the activation),
+    on the input sites and after a strided conv, one with a bias-free second conv and a LeakyReLU; and Adds that
+    must stay: a constant offset, a conv output that something else reads too, and a conv with an activation
+    before its Add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = snn.SparseSequential(snn.SubMConv3d(C_IN, 8, 3), torch.nn.BatchNorm1d(8), torch.nn.ReLU())
+        self.a1 = snn.SparseSequential(snn.SubMConv3d(8, 8, 3), torch.nn.BatchNorm1d(8), torch.nn.ReLU())
+        self.a2 = snn.SparseSequential(snn.SubMConv3d(8, 8, 3), torch.nn.BatchNorm1d(8))
+        self.down = snn.SparseSequential(snn.SparseConv3d(8, 16, 3, 2, 1), torch.nn.BatchNorm1d(16), torch.nn.ReLU())
+        self.b1 = snn.SubMConv3d(16, 16, 3, bias=False)
+        self.shared = snn.SubMConv3d(16, 16, 3)
+        self.act_first = snn.SparseSequential(snn.SubMConv3d(16, 16, 3), torch.nn.ReLU())
+        self.offset = torch.nn.Parameter(torch.linspace(-1, 1, 16))
+        self.point = snn.SubMConv3d(16, 16, 1)  # kernel volume 1: no plan
+
+    def forward(self, features: torch.Tensor, coords: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = self.stem(SparseTensor(features, coords, SHAPE, BATCH))
+        a = self.a2(self.a1(x))
+        a = a.replace_feature(torch.relu(a.features + x.features))  # fused: + identity, ReLU
+        d = self.down(a)
+        b = self.b1(d)
+        b = b.replace_feature(torch.nn.functional.leaky_relu(b.features + d.features, 0.3))  # fused, zero bias
+        s = self.shared(b)
+        kept = s.features + b.features + s.features  # s is read twice: stays
+        c = self.act_first(b)
+        kept2 = c.features + b.features  # the ReLU comes before the Add: stays
+        offset = self.point(b).features + self.offset  # a constant, broadcast: stays
+        return a.features, kept, kept2, offset
+
+
+def test_residual_adds_fuse_into_convs(gen, monkeypatch):
+    model = _build(ResidualNet, gen)
+    args = _inputs(gen)
+    raw = _raw_export(model, args, monkeypatch)
+    proto = _export(model, args)
+    assert _ops(raw)["Add"] == 6 and _ops(proto)["Add"] == 4  # two residual Adds fused, four stay
+    fused = [c for c in _nodes(proto, "SparseConv") if len(c.input) == 5]
+    by_layer = {c.name.split("/")[1]: c for c in fused}
+    assert set(by_layer) == {"a2", "b1"}
+    assert _attr(by_layer["a2"], "activation") == 1
+    assert _attr(by_layer["b1"], "activation") == 2 and _attr(by_layer["b1"], "alpha") == pytest.approx(0.3)
+    initializers = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    assert not initializers[by_layer["b1"].input[3]].any(), "the bias-free conv gets a zero bias before its residual"
+    assert _ops(proto)["LeakyRelu"] == 0 and _ops(proto)["Relu"] == 0
+    unfused = optimize(raw, fuse_residuals=False)
+    assert _ops(unfused)["Add"] == 6 and all(len(c.input) <= 4 for c in _nodes(unfused, "SparseConv"))
+
+
+@pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
+def test_fused_residuals_compute_what_pytorch_computes(gen, fp16):
+    model = _build(ResidualNet, gen)
+    session = ReferenceSession(_export(model, _inputs(gen, 150), fp16=fp16))
+    for n in (80, 250):
+        features, coords = _inputs(gen, n)
+        ref = _torch_outputs(model, (features, coords))
+        feed = {"features": features.numpy().astype(np.float16 if fp16 else np.float32), "coords": coords.numpy()}
+        _assert_matches(session.run(None, feed), ref, FP16_TOL if fp16 else FP32_TOL)
+
+
+def test_each_map_gets_one_conv_plan(gen, monkeypatch):
+    """Convs read a ConvPlan of their map (one per map after merging), except kernel-volume-1 convs; the plans
+    change no result of the reference runtime (it turns a plan back into its map), and can be turned off."""
+    model = _build(ResidualNet, gen)
+    args = _inputs(gen)
+    proto = _export(model, args)
+    producers = _producers(proto)
+    plans = _nodes(proto, "ConvPlan")
+    sources = [p.input[0] for p in plans]
+    assert len(sources) == len(set(sources)) == 3  # stem's map (shared), the strided map, the map after it
+    for conv in _nodes(proto, "SparseConv"):
+        source = producers[conv.input[1]]
+        assert source.op_type == ("SubmRulebook" if conv.name.startswith("/point/") else "ConvPlan"), conv.name
+    for plan in plans:
+        attrs = {a.name: helper.get_attribute_value(a) for a in plan.attribute}
+        assert attrs == {"plugin_namespace": b"sparsetrt", "plugin_version": b"2"}
+    plain = optimize(_raw_export(model, args, monkeypatch), conv_plans=False)
+    assert _ops(plain)["ConvPlan"] == 0
+    features, coords = _inputs(gen, 200)
+    feed = {"features": features.numpy(), "coords": coords.numpy()}
+    for got, want in zip(ReferenceSession(proto).run(None, feed), ReferenceSession(plain).run(None, feed), strict=True):
+        assert np.array_equal(got, want)

@@ -58,8 +58,8 @@ def test_kernel_tests_pass_on_the_cpu(test_kernels: Path, env: dict[str, str]) -
     result = _run_tests(test_kernels, env=env)
     checks, failures = _passed(result)
     assert result.returncode == 0 and failures == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert checks >= 700, f"only {checks} checks ran"
-    for group in ("subm", "sparse", "conv", "pool", "densify", "graph"):
+    assert checks >= 1300, f"only {checks} checks ran"
+    for group in ("subm", "sparse", "conv", "pool", "plan", "densify", "graph"):
         assert f"[ ok ] {group}" in result.stdout
 
 
@@ -153,9 +153,37 @@ MUTATIONS = [
     Mutation(
         "wrong accumulator element in the tensor-core epilogue",
         "ops/sparse_conv/sparse_conv_kernels.cu",
-        "float v0 = acc[i][j][2 * h], v1 = acc[i][j][2 * h + 1];",
-        "float v0 = acc[i][j][h], v1 = acc[i][j][h + 1];",
+        "const float v0 = finish(acc[i][j][2 * h], bias,",
+        "const float v0 = finish(acc[i][j][h], bias,",
         ("conv_quick",),
+    ),
+    Mutation(
+        "wrong 16-row group when the tensor-core conv skips a fragment",
+        "ops/sparse_conv/sparse_conv_kernels.cu",
+        "run[i] = ((used >> ((wm0 + 16 * i) / kGroupRows)) & 1u) != 0;",
+        "run[i] = ((used >> ((wm0 + 16 * i) / kGroupRows + 1)) & 1u) != 0;",
+        ("conv_quick",),
+    ),
+    Mutation(
+        "the plan's permutation ignored in the epilogue (outputs land in plan order)",
+        "ops/sparse_conv/sparse_conv_kernels.cu",
+        "  if (map.perm == nullptr) return i;",
+        "  if (true) return i;",
+        ("conv_quick",),
+    ),
+    Mutation(
+        "wrong mirror offset in the symmetric submanifold lookup",
+        "ops/subm_rulebook/subm_rulebook_kernels.cu",
+        "neighbors[(g.kernel_volume - 1 - k) * n + found]",
+        "neighbors[(g.kernel_volume - 2 - k) * n + found]",
+        ("subm",),
+    ),
+    Mutation(
+        "descending bitonic merge step in ConvPlan's window sort",
+        "ops/conv_plan/conv_plan_kernels.cu",
+        "const bool ascending = (lo & size) == 0;",
+        "const bool ascending = (lo & size) != 0;",
+        ("plan",),
     ),
     Mutation(
         "missing bounds check on the fp32 conv's output rows",

@@ -39,6 +39,10 @@ def test_onnx_knows_every_op():
     for definition in schema.ops.values():
         registered = onnx.defs.get_schema(definition.name, definition.since_version, schema.domain)
         assert [i.name for i in registered.inputs] == [p.name for p in definition.inputs]
+        for version in definition.previous_versions:  # the inputs an older version had
+            older = onnx.defs.get_schema(definition.name, version, schema.domain)
+            assert older.since_version == version
+            assert [i.name for i in older.inputs] == [p.name for p in definition.inputs_of(version)]
         assert [o.name for o in registered.outputs] == [p.name for p in definition.outputs]
         lookup = {a.name for a in schema.lookup_attributes}
         assert set(registered.attributes) == {a.name for a in definition.attributes} | lookup
@@ -83,6 +87,7 @@ def test_check_attributes_accepts_the_lookup_attributes_and_checks_their_values(
         check_attributes("SubmRulebook", {**ok, "plugin_namespace": ""})
     with pytest.raises(ModelError, match=r"'plugin_version': is '2'"):
         check_attributes("InverseRulebook", {"plugin_version": "2"})
+    check_attributes("SparseConv", {"activation": 0, "alpha": 0.0, "plugin_version": "1"})  # an older version
 
 
 def test_onnx_checker_knows_the_lookup_attributes_and_their_type():
@@ -212,10 +217,17 @@ def test_input_shapes_follow_the_symbolic_shapes():
     conv = {"activation": 0, "alpha": 0.0}
     check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 27, 16], [32]])
     check_input_shapes("SparseConv", "c", conv, [[-1, 16], [27, -1], [32, 27, 16], None])
-    with pytest.raises(
-        ModelError, match=r"node 'c', input 'weight': dim 1 \(K\) must equal K = 27 of input 'neighbors'"
-    ):
+    # The map's rows are K (a map) or K + 1 + ceil(K/32) (its ConvPlan), K the weight's kernel volume.
+    check_input_shapes("SparseConv", "c", conv, [[100, 16], [29, 90], [32, 27, 16], [32], [90, 32]])
+    refused = r"input 'neighbors': dim 0 must be K = 2 or K\+1\+ceil\(K/32\) = 4 \(K = 2 of input 'weight'\), got 27"
+    with pytest.raises(ModelError, match=f"node 'c', {refused}"):
         check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 2, 16]])
+    with pytest.raises(ModelError, match=r"input 'residual': needs input 'bias' as well"):
+        check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 27, 16], None, [90, 32]])
+    with pytest.raises(ModelError, match=r"input 'residual': dim 0 \(M\) must equal M = 90 of input 'neighbors'"):
+        check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 27, 16], [32], [91, 32]])
+    with pytest.raises(ModelError, match=r"ConvPlan node 'p', input 'neighbors': dim 0 \(K\) must be at most 1024"):
+        check_input_shapes("ConvPlan", "p", {}, [[1025, 90]])
     with pytest.raises(ModelError, match=r"input 'bias': dim 0 \(C_out\) must equal C_out = 32 of input 'weight'"):
         check_input_shapes("SparseConv", "c", conv, [[100, 16], [27, 90], [32, 27, 16], [31]])
     with pytest.raises(
@@ -225,3 +237,62 @@ def test_input_shapes_follow_the_symbolic_shapes():
     dense = {"spatial_shape": [4, 4], "batch_size": 1}
     with pytest.raises(ModelError, match=r"input 'indices': dim 1 must be 1 \+ D = 3 \(batch, one coordinate"):
         check_input_shapes("Densify", "d", dense, [[10, 8], [10, 4]])
+
+
+def test_sparse_conv_version_1_files_still_check_and_run():
+    """SparseConv 2 added the residual input and the ConvPlan form of the map. A file of domain version 1 (its
+    SparseConv nodes at plugin_version "1", four inputs at most) still passes ONNX's checker and runs in the
+    reference runtime; a version-1 node with a residual, or a version nobody made, is refused."""
+    import numpy as np
+
+    from sparsetrt.runtime import ReferenceSession
+
+    register_onnx_schemas()
+    definition = load().ops["SparseConv"]
+    assert definition.versions == (1, 2)
+    assert [p.name for p in definition.inputs_of(1)] == ["features", "neighbors", "weight", "bias"]
+    assert onnx.defs.get_schema("SparseConv", 1, DOMAIN).since_version == 1
+    check_attributes("SparseConv", {"activation": 0, "alpha": 0.0, "plugin_version": "1"})
+    with pytest.raises(ValueError, match=r"'plugin_version': is '3'.*'1' or '2'"):
+        check_attributes("SparseConv", {"activation": 0, "alpha": 0.0, "plugin_version": "3"})
+
+    def model(version: int, inputs: list[str]) -> onnx.ModelProto:
+        conv = helper.make_node(
+            "SparseConv", inputs, ["y"], domain=DOMAIN, activation=1, alpha=0.0,
+            plugin_namespace="sparsetrt", plugin_version=str(version),
+        )  # fmt: skip
+        subm = helper.make_node(
+            "SubmRulebook", ["c"], ["n"], domain=DOMAIN, spatial_shape=[8, 8], kernel_size=[3, 3], dilation=[1, 1],
+            plugin_namespace="sparsetrt", plugin_version="1",
+        )  # fmt: skip
+        init = [
+            onnx.numpy_helper.from_array(np.full((2, 9, 3), 0.5, np.float32), "w"),
+            onnx.numpy_helper.from_array(np.zeros(2, np.float32), "b"),
+        ]
+        graph = helper.make_graph(
+            [subm, conv],
+            "g",
+            [
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
+                helper.make_tensor_value_info("c", TensorProto.INT32, ["N", 3]),
+                helper.make_tensor_value_info("r", TensorProto.FLOAT, ["N", 2]),
+            ],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+            init,
+        )
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid(DOMAIN, version)]
+        return helper.make_model(graph, opset_imports=opsets)
+
+    feed = {
+        "x": np.ones((2, 3), np.float32),
+        "c": np.array([[0, 1, 1], [0, 1, 2]], np.int32),
+        "r": np.array([[1, -10], [2, -20]], np.float32),
+    }
+    old = model(1, ["x", "n", "w", "b"])
+    onnx.checker.check_model(old, full_check=True)
+    np.testing.assert_allclose(ReferenceSession(old).run(None, feed)[0], [[3, 3], [3, 3]])
+    new = model(2, ["x", "n", "w", "b", "r"])
+    onnx.checker.check_model(new, full_check=True)
+    np.testing.assert_allclose(ReferenceSession(new).run(None, feed)[0], [[4, 0], [5, 0]])
+    with pytest.raises(ValueError, match=r"\(version 1\) has inputs \['x', 'n', 'w', 'b', 'r'\]"):
+        ReferenceSession(model(1, ["x", "n", "w", "b", "r"]))

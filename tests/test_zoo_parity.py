@@ -37,7 +37,7 @@ from zoo import ZOO
 from zoo.run import spconv_forward
 
 from sparsetrt.exporter import export
-from sparsetrt.exporter.schema import DOMAIN
+from sparsetrt.exporter.schema import DOMAIN, load, lookup_attributes
 from sparsetrt.exporter.schema.onnx_registration import register_onnx_schemas
 from sparsetrt.runtime import ReferenceSession
 
@@ -112,7 +112,8 @@ def _assert_nodes_name_their_plugin(proto: onnx.ModelProto) -> None:
     for node in custom:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         assert attrs.get("plugin_namespace") == b"sparsetrt", (node.name, attrs)
-        assert attrs.get("plugin_version") == b"1", (node.name, attrs)
+        expected = lookup_attributes(node.op_type)["plugin_version"].encode()
+        assert attrs.get("plugin_version") == expected, (node.name, attrs)
 
 
 def _feed(features: torch.Tensor, coords: torch.Tensor, fp16: bool = False) -> dict[str, np.ndarray]:
@@ -215,5 +216,5 @@ def test_exported_files_are_valid_and_typed(zoo, path):
         produced = {o for n in inferred.graph.node for o in n.output if o}
         assert produced <= typed, f"untyped tensors: {sorted(produced - typed)[:5]}"
         custom = [n for n in proto.graph.node if n.domain == DOMAIN]
-        assert {n.op_type for n in custom} >= {"SubmRulebook", "SparseRulebook", "SparseConv"}
-        assert any(o.domain == DOMAIN and o.version == 1 for o in proto.opset_import)
+        assert {n.op_type for n in custom} >= {"SubmRulebook", "SparseRulebook", "SparseConv", "ConvPlan"}
+        assert any(o.domain == DOMAIN and o.version == load().version for o in proto.opset_import)

@@ -41,9 +41,11 @@ def conv_over_map(
     num_out: int,
     pairs: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
     identity_offset: int | None = None,
+    residual: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The gather -> GEMM -> scatter loop, with ``weight_kc`` as ``[C_out, K, C_in]`` and ``pairs(k)``
-    giving offset k's ``(in_rows, out_rows)``."""
+    giving offset k's ``(in_rows, out_rows)``; ``residual`` ``[num_out, C_out]`` is added with the bias, before
+    the one rounding to the features' dtype (as the kernels' fused epilogue does)."""
     c_out, kvol, c_in = (int(v) for v in weight_kc.shape)
     if features.dim() != 2 or features.shape[1] != c_in:
         raise ValueError(f"features must be [N, {c_in}] for this weight, got {list(features.shape)}")
@@ -62,6 +64,10 @@ def conv_over_map(
             out.index_add_(0, out_rows, x.index_select(0, in_rows) @ w[k])
     if bias is not None:
         out = out + bias.to(dtype)
+    if residual is not None:
+        if tuple(residual.shape) != (num_out, c_out):
+            raise ValueError(f"residual must be [{num_out}, {c_out}] (the conv's output), got {list(residual.shape)}")
+        out = out + residual.to(dtype)
     return out.to(features.dtype)
 
 

@@ -34,6 +34,9 @@ class Param:
     shape: tuple[str, ...]
     optional: bool = False
     doc: str = ""
+    since_version: int = 1  # the op version that added it (optional inputs only ever come later)
+    max_dims: tuple[int | None, ...] | None = None  # an upper bound per dim, where the kernels have one
+    requires: str | None = None  # another (optional) input that must be given whenever this one is
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,17 @@ class OpDef:
     outputs: tuple[Param, ...]
     attributes: tuple[Attr, ...]
     rules: tuple[Rule, ...] = ()
+    # Earlier versions still accepted: a node of such a version is a node of this one without what came later
+    # (inputs with a larger since_version). Plugin creators exist for them too, for older files and engines.
+    previous_versions: tuple[int, ...] = ()
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (*self.previous_versions, self.since_version)
+
+    def inputs_of(self, version: int) -> tuple[Param, ...]:
+        """The inputs a node of op version ``version`` may have."""
+        return tuple(p for p in self.inputs if p.since_version <= version)
 
     def attribute(self, name: str) -> Attr:
         for a in self.attributes:
@@ -98,7 +112,16 @@ class Schema:
 
 
 def _param(d: dict[str, Any]) -> Param:
-    return Param(d["name"], d["type"], tuple(d["shape"]), bool(d.get("optional", False)), d.get("doc", ""))
+    return Param(
+        d["name"],
+        d["type"],
+        tuple(d["shape"]),
+        bool(d.get("optional", False)),
+        d.get("doc", ""),
+        int(d.get("since_version", 1)),
+        tuple(d["max_dims"]) if "max_dims" in d else None,
+        d.get("requires"),
+    )
 
 
 def _attr(d: dict[str, Any]) -> Attr:
@@ -136,6 +159,7 @@ def load() -> Schema:
             outputs=tuple(_param(p) for p in o["outputs"]),
             attributes=tuple(_attr(a) for a in o["attributes"]),
             rules=tuple(_rule(r) for r in o.get("rules", [])),
+            previous_versions=tuple(int(v) for v in o.get("previous_versions", ())),
         )
         for o in raw["ops"]
     }
@@ -167,18 +191,29 @@ def lookup_attributes(op_name: str) -> dict[str, str]:
 def check_lookup_attributes(op_name: str, attrs: dict[str, Any], node: str | None = None) -> None:
     """Raise if a lookup attribute in ``attrs`` has another value than the schema's (TensorRT would then look for a
     plugin that does not exist). Absent ones are accepted: files exported before they existed run everywhere but on
-    TensorRT 10.3-10.9, and ``sparsetrt build`` adds them."""
+    TensorRT 10.3-10.9, and ``sparsetrt build`` adds them. The plugin version may also be one of the op's previous
+    versions (files exported before the op changed; the plugin library keeps creators for them)."""
+    definition = op(op_name)
     for name, expected in lookup_attributes(op_name).items():
         if name not in attrs:
             continue
         value = attrs[name]
         value = value.decode() if isinstance(value, bytes) else value
-        if value != expected:
+        accepted = [str(v) for v in definition.versions] if expected == str(definition.since_version) else [expected]
+        if value not in accepted:
             raise ModelError(
                 f"sparsetrt::{op_name}{'' if node is None else f' node {node!r}'}, attribute {name!r}: is {value!r}, "
-                f"but TensorRT finds this op's plugin only under {expected!r}: set it to {expected!r} (or "
-                "re-export the model)"
+                f"but TensorRT finds this op's plugin only under {' or '.join(repr(a) for a in accepted)}: set it to "
+                f"{expected!r} (or re-export the model)"
             )
+
+
+def node_version(op_name: str, attrs: dict[str, Any]) -> int:
+    """The op version a node declares through its ``plugin_version`` lookup attribute (the current one if absent)."""
+    definition = op(op_name)
+    value = attrs.get("plugin_version")
+    value = value.decode() if isinstance(value, bytes) else value
+    return int(value) if isinstance(value, str) and value.isdigit() else definition.since_version
 
 
 def kernel_volume(kernel_size: list[int]) -> int:
@@ -200,6 +235,7 @@ __all__ = [
     "kernel_volume",
     "load",
     "lookup_attributes",
+    "node_version",
     "op",
     "output_grid",
 ]

@@ -101,7 +101,15 @@ def render() -> str:
             for p in op.inputs:
                 dims = _ident(op.name, f"_{p.name}_dims")
                 arrays.append(f"inline constexpr const char* {dims}[] = {_strings(p.shape) if p.shape else _EMPTY};")
-                rows.append(f"    {{{_str(p.name)}, {str(p.optional).lower()}, {dims}, {len(p.shape)}}},")
+                limits = "nullptr"
+                if p.max_dims is not None:
+                    limits = _ident(op.name, f"_{p.name}_max_dims")
+                    bounds = ", ".join(str(-1 if v is None else int(v)) for v in p.max_dims)
+                    arrays.append(f"inline constexpr int64_t {limits}[] = {{{bounds}}};")
+                requires = _str(p.requires) if p.requires is not None else "nullptr"
+                rows.append(
+                    f"    {{{_str(p.name)}, {str(p.optional).lower()}, {dims}, {len(p.shape)}, {limits}, {requires}}},"
+                )
             tables += [f"inline constexpr InputShape {inputs}[] = {{", *rows, "};"]
         entries.append(
             f"    {{{_str(op.name)}, {values}, {len(op.attributes)}, {rules}, {len(op.rules)}, {inputs}, "
@@ -153,12 +161,15 @@ def render() -> str:
         "  std::size_t num_terms;",
         "};",
         "",
-        '// An input\'s symbolic shape: dims named alike must agree; "1+D" is 1 + len(spatial_shape).',
+        '// An input\'s symbolic shape: dims named alike must agree; "1+D" is 1 + len(spatial_shape); "A|B" is',
+        '// either expression (terms joined by "+": an integer, a dim name, ceil(NAME/INTEGER)).',
         "struct InputShape {",
         "  const char* name;",
         "  bool optional;",
         "  const char* const* dims;",
         "  std::size_t rank;",
+        "  const int64_t* max_dims;  // an upper bound per dim, -1 for none (nullptr: no bounds)",
+        "  const char* requires;     // another input that must be given whenever this one is (or nullptr)",
         "};",
         "",
         "struct OpRules {",

@@ -74,6 +74,12 @@ def _conv(ctx) -> None:
     _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 1), 1), _dim(w, 0)])
 
 
+def _plan(ctx) -> None:
+    k = _dim(_input_dims(ctx, 0), 0)
+    rows = k + 1 + (k + 31) // 32 if isinstance(k, int) else None
+    _set(ctx, 0, TensorProto.INT32, [rows, _dim(_input_dims(ctx, 0), 1)])
+
+
 def _pool(ctx) -> None:
     _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 1), 1), _dim(_input_dims(ctx, 0), 1)])
 
@@ -87,6 +93,7 @@ SHAPE_FUNCTIONS: dict[str, Callable] = {
     "SubmRulebook": _subm,
     "SparseRulebook": _sparse,
     "InverseRulebook": _inverse,
+    "ConvPlan": _plan,
     "SparseConv": _conv,
     "SparseMaxPool": _pool,
     "Densify": _densify,
@@ -99,14 +106,15 @@ def _formal(p, is_input: bool) -> OpSchema.FormalParameter:
     return OpSchema.FormalParameter(p.name, type_str, p.doc, param_option=option)
 
 
-def _onnx_schema(definition: OpDef) -> OpSchema:
+def _onnx_schema(definition: OpDef, version: int) -> OpSchema:
+    """The op as ONNX knows it at ``version`` (the current one, or one of its previous versions)."""
     uses_t = any(p.type == "T" for p in (*definition.inputs, *definition.outputs))
     schema = OpSchema(
         definition.name,
         DOMAIN,
-        definition.since_version,
+        version,
         definition.doc,
-        inputs=[_formal(p, True) for p in definition.inputs],
+        inputs=[_formal(p, True) for p in definition.inputs_of(version)],
         outputs=[_formal(p, False) for p in definition.outputs],
         type_constraints=[("T", _FLOATS, "float32 or float16 features")] if uses_t else [],
         attributes=[
@@ -138,13 +146,18 @@ _registered = False
 
 
 def register_onnx_schemas() -> None:
-    """Register every op of the schema with ONNX (idempotent)."""
+    """Register every op of the schema with ONNX, at its current and previous versions (idempotent): files of
+    an older domain version (SparseConv 1) still check."""
     global _registered
     if _registered:
         return
     for definition in load().ops.values():
-        try:
-            onnx.defs.get_schema(definition.name, definition.since_version, DOMAIN)
-        except onnx.defs.SchemaError:
-            onnx.defs.register_schema(_onnx_schema(definition))
+        for version in definition.versions:
+            try:
+                registered = onnx.defs.get_schema(definition.name, version, DOMAIN)
+                if registered.since_version == version:
+                    continue
+            except onnx.defs.SchemaError:
+                pass
+            onnx.defs.register_schema(_onnx_schema(definition, version))
     _registered = True

@@ -203,18 +203,23 @@ def check_input_shapes(
     op_name: str, node: str | None, attrs: Mapping[str, Any], shapes: Sequence[Sequence[int] | None]
 ) -> None:
     """Raise a ``ModelError`` naming op, node and input unless the input shapes fit the schema's symbolic
-    shapes: ranks, ``1+D`` (D = len(spatial_shape)), and every dim name (``K``, ``C_in``, ...) the same size
-    wherever it appears. ``shapes[i]`` is input i's dims (-1: not known yet) or None when an optional input
-    is absent."""
+    shapes: ranks, ``1+D`` (D = len(spatial_shape)), every dim name (``K``, ``C_in``, ...) the same size
+    wherever it appears, a dim's ``max_dims`` bound, alternatives (``K|K+1+ceil(K/32)``: a map's K rows or its
+    ConvPlan's, once K is known from another input) and an input's ``requires``. ``shapes[i]`` is input i's
+    dims (-1: not known yet) or None when an optional input is absent."""
     from . import op as lookup
 
     definition = lookup(op_name)
     where = _where(op_name, node)
     bound: dict[str, tuple[int, str]] = {}  # symbol -> (size, the input that set it)
+    alternatives: list[tuple[str, int, str, int]] = []  # (input, dim, symbol, size): checked once all are bound
     ndim = len(attrs["spatial_shape"]) if "spatial_shape" in attrs else None
+    given = {p.name for p, dims in zip(definition.inputs, shapes, strict=False) if dims is not None}
     for param, dims in zip(definition.inputs, shapes, strict=False):
         if dims is None:
             continue
+        if param.requires is not None and param.requires not in given:
+            raise ModelError(f"{where}, input '{param.name}': needs input '{param.requires}' as well")
         dims = [int(d) for d in dims]
         shown = "[" + ", ".join("?" if d < 0 else str(d) for d in dims) + "]"
         if len(dims) != len(param.shape):
@@ -225,12 +230,19 @@ def check_input_shapes(
         for i, (symbol, got) in enumerate(zip(param.shape, dims, strict=True)):
             if got < 0:
                 continue
+            limit = param.max_dims[i] if param.max_dims is not None else None
+            if limit is not None and got > limit:
+                raise ModelError(
+                    f"{where}, input '{param.name}': dim {i} ({symbol}) must be at most {limit}, got {got}"
+                )
             if symbol == "1+D" and ndim is not None:
                 if got != 1 + ndim:
                     raise ModelError(
                         f"{where}, input '{param.name}': dim {i} must be 1 + D = {1 + ndim} (batch, one "
                         f"coordinate per dim of spatial_shape), got {got}"
                     )
+            elif "|" in symbol:
+                alternatives.append((param.name, i, symbol, got))
             elif symbol in bound and bound[symbol][0] != got:
                 size, source = bound[symbol]
                 raise ModelError(
@@ -239,3 +251,32 @@ def check_input_shapes(
                 )
             else:
                 bound.setdefault(symbol, (got, param.name))
+    for name, i, symbol, got in alternatives:
+        options = symbol.split("|")
+        values = [_dim_value(o, bound) for o in options]
+        if any(v is None for v in values):
+            continue  # a symbol it uses is not known yet
+        if got not in values:
+            shown = " or ".join(f"{o} = {v}" for o, v in zip(options, values, strict=True))
+            used = [o for o in options if o in bound]  # the dims named plainly, and where their sizes came from
+            source = ", ".join(f"{u} = {bound[u][0]} of input '{bound[u][1]}'" for u in used)
+            raise ModelError(f"{where}, input '{name}': dim {i} must be {shown} ({source}), got {got}")
+
+
+def _dim_value(expression: str, bound: Mapping[str, tuple[int, str]]) -> int | None:
+    """A dim expression of the schema (terms joined by "+": an integer, a symbol, or ceil(SYMBOL/INTEGER)) with
+    the bound symbols' sizes; None if a symbol is not bound."""
+    total = 0
+    for term in expression.split("+"):
+        if term.isdigit():
+            total += int(term)
+        elif term.startswith("ceil(") and term.endswith(")"):
+            symbol, divisor = term[5:-1].split("/")
+            if symbol not in bound:
+                return None
+            total += -(-bound[symbol][0] // int(divisor))
+        elif term in bound:
+            total += bound[term][0]
+        else:
+            return None
+    return total

@@ -46,14 +46,15 @@ bool isLookupField(const char* name) {
 
 // A lookup attribute reaches a creator only if a caller passes it on purpose (TensorRT's parser does not: the
 // creators do not declare it). It must then name this creator: a string (CHAR, NUL-terminated or not).
-void checkLookupField(const OpSpec& spec, const std::string& node, const nvinfer1::PluginField& f) {
+void checkLookupField(const OpSpec& spec, const std::string& node, const nvinfer1::PluginField& f,
+                      const char* version) {
   const std::string where = std::string("sparsetrt::") + spec.name + " node '" + node + "', attribute '" + f.name + "'";
   if (f.type != nvinfer1::PluginFieldType::kCHAR || f.length < 0 || (f.length > 0 && f.data == nullptr))
     throw AttributeError(where + ": must be a string (TensorRT field type CHAR)");
   std::string value(static_cast<const char*>(f.data), static_cast<std::size_t>(f.length));
   value = value.substr(0, value.find('\0'));
   const bool is_namespace = std::strcmp(f.name, "plugin_namespace") == 0;
-  const std::string expected = is_namespace ? kPluginNamespace : spec.version;
+  const std::string expected = is_namespace ? kPluginNamespace : version;
   if (value != expected)
     throw AttributeError(where + ": is \"" + value + "\", this creator is " + (is_namespace ? "namespace" : "version") +
                          " \"" + expected + "\"");
@@ -62,7 +63,7 @@ void checkLookupField(const OpSpec& spec, const std::string& node, const nvinfer
 }  // namespace
 
 std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
-                                  const nvinfer1::PluginFieldCollection* fc) {
+                                  const nvinfer1::PluginFieldCollection* fc, const char* version) {
   std::vector<FieldView> views;
   if (fc == nullptr) return views;
   if (fc->nbFields < 0 || (fc->nbFields > 0 && fc->fields == nullptr))
@@ -71,7 +72,7 @@ std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
   for (int32_t i = 0; i < fc->nbFields; ++i) {
     const nvinfer1::PluginField& f = fc->fields[i];
     if (isLookupField(f.name)) {
-      checkLookupField(spec, node, f);
+      checkLookupField(spec, node, f, version);
       continue;
     }
     const FieldSpec* declared = nullptr;

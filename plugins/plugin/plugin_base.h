@@ -58,13 +58,14 @@ const OpSpec& opSpec(const char* op);
 // (plugin_namespace, plugin_version: op_fields.h kLookupFields) are checked against this creator and dropped:
 // they chose the creator, they configure nothing.
 std::vector<FieldView> fieldViews(const OpSpec& spec, const std::string& node,
-                                  const nvinfer1::PluginFieldCollection* fc);
+                                  const nvinfer1::PluginFieldCollection* fc, const char* version);
 
 // Plugin state that is not an ONNX attribute: facts learnt at build time (configurePlugin) that the engine
 // must carry to the runtime, serialized next to the attributes under these names. A deserialized plugin gets
 // them back; the ONNX parser never passes them (no creator declares them).
-inline constexpr char kStateHasBias[] = "has_bias";     // SparseConv: a bias input is wired (0/1)
-inline constexpr char kStateMaxNumIn[] = "max_num_in";  // rulebooks: the N the workspace was sized for, -1 unknown
+inline constexpr char kStateHasBias[] = "has_bias";          // SparseConv: a bias input is wired (0/1)
+inline constexpr char kStateHasResidual[] = "has_residual";  // SparseConv: a residual input is wired (0/1)
+inline constexpr char kStateMaxNumIn[] = "max_num_in";       // rulebooks: the N the workspace was sized for, -1 unknown
 
 // Owns the fields a plugin hands TensorRT to serialize (valid until the next call or destruction).
 class SerializedFields {
@@ -153,7 +154,7 @@ class PluginBase : public nvinfer1::IPluginV3,
 
   // IPluginV3OneCore
   const char* getPluginName() const noexcept override { return Derived::kName; }
-  const char* getPluginVersion() const noexcept override { return opSpec(Derived::kName).version; }
+  const char* getPluginVersion() const noexcept override { return version_; }
   const char* getPluginNamespace() const noexcept override { return kPluginNamespace; }
 
   // IPluginV3OneBuild
@@ -201,6 +202,9 @@ class PluginBase : public nvinfer1::IPluginV3,
   // inputs while it times tactics); kRUNTIME: deserialized from an engine. Clones keep it.
   nvinfer1::TensorRTPhase phase() const { return phase_; }
   void setPhase(nvinfer1::TensorRTPhase phase) { phase_ = phase; }
+  // The version of the creator that made it (the op's current one, or a previous one for older files and
+  // engines); an engine records it and finds that creator again when it is deserialized.
+  void setVersion(const char* version) { version_ = version; }
 
   // Hooks an op class may hide (CRTP): the input bounds at configure time (build only), its state fields, and
   // which serialized fields are state rather than attributes.
@@ -217,6 +221,7 @@ class PluginBase : public nvinfer1::IPluginV3,
  private:
   std::string node_;
   nvinfer1::TensorRTPhase phase_ = nvinfer1::TensorRTPhase::kBUILD;
+  const char* version_ = opSpec(Derived::kName).version;
   SerializedFields serialized_;
 };
 
@@ -241,10 +246,13 @@ inline NoAttrs parseNoAttrs(const char* op, const std::string& node, const std::
 template <typename Plugin>
 class Creator : public nvinfer1::IPluginCreatorV3One {
  public:
-  Creator() : names_(opSpec(Plugin::kName)) {}
+  // `version`: the op's current version by default, or one of its previous versions (op_fields.h), whose nodes
+  // the same plugin serves.
+  explicit Creator(const char* version = nullptr)
+      : names_(opSpec(Plugin::kName)), version_(version ? version : opSpec(Plugin::kName).version) {}
 
   const char* getPluginName() const noexcept override { return Plugin::kName; }
-  const char* getPluginVersion() const noexcept override { return opSpec(Plugin::kName).version; }
+  const char* getPluginVersion() const noexcept override { return version_; }
   const char* getPluginNamespace() const noexcept override { return kPluginNamespace; }
   const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return names_.collection(); }
 
@@ -254,10 +262,11 @@ class Creator : public nvinfer1::IPluginCreatorV3One {
     nvinfer1::IPluginV3* plugin = nullptr;
     guard(std::string("sparsetrt::") + Plugin::kName + " node '" + node + "'", [&] {
       std::vector<FieldView> attributes, state;
-      for (const FieldView& v : fieldViews(opSpec(Plugin::kName), node, fc))
+      for (const FieldView& v : fieldViews(opSpec(Plugin::kName), node, fc, version_))
         (v.name && Plugin::isStateField(v.name) ? state : attributes).push_back(v);
       auto created = std::make_unique<Plugin>(node, Plugin::parse(node, attributes));
       created->setPhase(phase);
+      created->setVersion(version_);
       created->restoreState(state);
       plugin = created.release();
     });
@@ -266,6 +275,7 @@ class Creator : public nvinfer1::IPluginCreatorV3One {
 
  private:
   FieldNames names_;
+  const char* version_;
 };
 
 }  // namespace plugin

@@ -3,6 +3,7 @@
 // creators of every sparsetrt op, and the logger finder. Nothing here links libnvinfer.
 #include <NvInferRuntime.h>
 
+#include "ops/conv_plan/conv_plan_plugin.h"
 #include "ops/densify/densify_plugin.h"
 #include "ops/inverse_rulebook/inverse_rulebook_plugin.h"
 #include "ops/sparse_conv/sparse_conv_plugin.h"
@@ -21,11 +22,15 @@ SPARSETRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& 
   static Creator<SubmRulebookPlugin> subm;
   static Creator<SparseRulebookPlugin> sparse;
   static Creator<InverseRulebookPlugin> inverse;
+  static Creator<ConvPlanPlugin> plan;
   static Creator<SparseConvPlugin> conv;
   static Creator<SparseMaxPoolPlugin> pool;
   static Creator<DensifyPlugin> densify;
-  // Schema order (op_fields.h kOps); the contract test checks every op has a creator.
-  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm, &sparse, &inverse, &conv, &pool, &densify};
+  // Files and engines of an op's previous version (op_fields.h): SparseConv 1 (no residual, no ConvPlan input).
+  static Creator<SparseConvPlugin> conv_v1(opSpec(SparseConvPlugin::kName).previous_version);
+  // Schema order (op_fields.h kOps), then the previous versions; the contract test checks every op has a creator.
+  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm, &sparse, &inverse, &plan,
+                                                                &conv, &pool,   &densify, &conv_v1};
   nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
   return creators;
 }

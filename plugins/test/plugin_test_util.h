@@ -76,14 +76,20 @@ inline Fields exampleFields(const std::string& op) {
   return f;
 }
 
-inline std::map<std::string, IPluginCreatorV3One*> creators() {
+// The creator of each op's current version, by op name (getCreators also lists creators of previous versions:
+// allCreators).
+inline std::vector<IPluginCreatorV3One*> allCreators() {
   int32_t n = 0;
   IPluginCreatorInterface* const* list = getCreators(n);
+  std::vector<IPluginCreatorV3One*> all;
+  for (int32_t i = 0; i < n; ++i) all.push_back(static_cast<IPluginCreatorV3One*>(list[i]));
+  return all;
+}
+
+inline std::map<std::string, IPluginCreatorV3One*> creators() {
   std::map<std::string, IPluginCreatorV3One*> byName;
-  for (int32_t i = 0; i < n; ++i) {
-    auto* c = static_cast<IPluginCreatorV3One*>(list[i]);
-    byName[c->getPluginName()] = c;
-  }
+  for (IPluginCreatorV3One* c : allCreators())
+    if (byName.find(c->getPluginName()) == byName.end()) byName[c->getPluginName()] = c;  // schema order first
   return byName;
 }
 

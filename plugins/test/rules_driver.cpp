@@ -81,13 +81,18 @@ void run(const std::string& op, const std::string& node, const std::vector<Field
     if (!inputs.empty()) sparseRulebookOutputs(node, a, in(0));
   } else if (op == "SparseConv") {
     parseSparseConv(node, data, n);
-    if (!inputs.empty()) sparseConvOutput(node, in(0), in(1), in(2), inputs.size() > 3 ? inputs[3] : nullptr);
+    if (!inputs.empty())
+      sparseConvOutput(node, in(0), in(1), in(2), inputs.size() > 3 ? inputs[3] : nullptr,
+                       inputs.size() > 4 ? inputs[4] : nullptr);
   } else if (op == "Densify") {
     const auto a = parseDensify(node, data, n);
     if (!inputs.empty()) densifyOutput(node, a, in(0), in(1));
   } else if (op == "InverseRulebook") {
     parseNoAttributes(op, node, data, n);
     if (!inputs.empty()) inverseRulebookOutput(node, in(0), in(1));
+  } else if (op == "ConvPlan") {
+    parseNoAttributes(op, node, data, n);
+    if (!inputs.empty()) convPlanOutput(node, in(0));
   } else if (op == "SparseMaxPool") {
     parseNoAttributes(op, node, data, n);
     if (!inputs.empty()) sparseMaxPoolOutput(node, in(0), in(1));

@@ -213,6 +213,12 @@ int main(int argc, char** argv) {
       const std::string name = op.at("name").string;
       expectEq("op " + std::to_string(i) + " name", name, spec.name);
       expectEq(name + " plugin version", versionString(op.at("since_version").number), spec.version);
+      std::string previous;  // the schema lists previous versions; the table holds at most one
+      if (op.has("previous_versions")) {
+        for (const Json& v : op.at("previous_versions").array)
+          previous += (previous.empty() ? "" : ",") + versionString(v.number);
+      }
+      expectEq(name + " previous plugin versions", previous, spec.previous_version ? spec.previous_version : "");
       const auto& attrs = op.at("attributes").array;
       expectEq(name + " number of attributes", std::to_string(attrs.size()), std::to_string(spec.num_fields));
       for (std::size_t j = 0; j < attrs.size() && j < spec.num_fields; ++j) {

@@ -33,9 +33,11 @@ std::vector<std::string> serialized(IPluginV3* plugin) {
   return out;
 }
 
-// Plugin state serialized next to the attributes (plugin_base.h): SparseConv's bias, the rulebooks' workspace N.
+// Plugin state serialized next to the attributes (plugin_base.h): SparseConv's bias and residual, the rulebooks'
+// and ConvPlan's workspace bound.
 std::size_t stateFields(const std::string& op) {
-  return op == "SparseConv" || op == "SubmRulebook" || op == "SparseRulebook" ? 1 : 0;
+  if (op == "SparseConv") return 2;
+  return op == "SubmRulebook" || op == "SparseRulebook" || op == "ConvPlan" ? 1 : 0;
 }
 
 // The value of one serialized INT32 field, or `missing`.
@@ -53,6 +55,19 @@ int32_t serializedInt(IPluginV3* plugin, const char* name, int32_t missing = -12
 TEST(every_schema_op_has_a_creator_declaring_its_fields) {
   auto byName = creators();
   CHECK(byName.size() == sparsetrt::kNumOps);
+  // Previous versions get creators of their own (older files and engines name them), declaring the same fields.
+  std::size_t previous = 0;
+  for (const sparsetrt::OpSpec& spec : sparsetrt::kOps) {
+    if (!spec.previous_version) continue;
+    ++previous;
+    bool found = false;
+    for (IPluginCreatorV3One* c : allCreators())
+      if (spec.name == std::string(c->getPluginName()) &&
+          std::strcmp(c->getPluginVersion(), spec.previous_version) == 0)
+        found = c->getFieldNames()->nbFields == static_cast<int32_t>(spec.num_fields);
+    CHECK(found);
+  }
+  CHECK(allCreators().size() == sparsetrt::kNumOps + previous);
   for (const sparsetrt::OpSpec& spec : sparsetrt::kOps) {
     IPluginCreatorV3One* c = byName[spec.name];
     CHECK(c != nullptr);
@@ -188,7 +203,7 @@ TEST(lookup_attributes_are_accepted_and_checked) {
     other.addString("plugin_namespace", "someone_else");
     CHECK(creator->createPlugin("node0", other.collection(), TensorRTPhase::kBUILD) == nullptr);
     Fields version = exampleFields(name);
-    version.addString("plugin_version", "2");
+    version.addString("plugin_version", "99");
     CHECK(creator->createPlugin("node0", version.collection(), TensorRTPhase::kBUILD) == nullptr);
   }
 }
@@ -281,6 +296,77 @@ TEST(rulebook_workspaces_are_recorded_at_configure_time_and_enforced_at_enqueue)
     delete rb;
   }
   setLoggerFinder(nullptr);
+}
+
+// SparseConv 2: a residual input (after the bias), the map as its ConvPlan (told by its row count), both recorded as
+// plugin state; version-1 nodes (older files) get a creator of their own that makes the same plugin and says "1".
+TEST(sparse_conv_version_2_inputs_and_the_version_1_creator) {
+  auto byName = creators();
+  Fields f = exampleFields("SparseConv");
+  IPluginV3* conv = byName["SparseConv"]->createPlugin("conv", f.collection(), TensorRTPhase::kBUILD);
+  CHECK(conv != nullptr);
+  if (!conv) return;
+  DynamicPluginTensorDesc in[5] = {desc(DataType::kHALF, {-1, 16}), desc(DataType::kINT32, {29, -1}, -1),
+                                   desc(DataType::kHALF, {32, 27, 16}), desc(DataType::kHALF, {32}),
+                                   desc(DataType::kHALF, {-1, 32})};
+  in[1].max.d[1] = 5000;  // the plan's M bound: the split workspace is sized for it
+  DynamicPluginTensorDesc out[1] = {desc(DataType::kHALF, {-1, 32})};
+  CHECK(build(conv)->configurePlugin(in, 5, out, 1) == 0);  // a plan (27 + 1 + 1 rows) and a residual
+  CHECK(serializedInt(conv, "has_residual") == 1 && serializedInt(conv, "has_bias") == 1);
+  CHECK(build(conv)->getWorkspaceSize(in, 5, out, 1) > 0);
+  in[1].desc.dims.d[0] = in[1].min.d[0] = in[1].opt.d[0] = in[1].max.d[0] = 28;  // neither a map nor its plan
+  CHECK(build(conv)->configurePlugin(in, 5, out, 1) != 0);
+  in[1].desc.dims.d[0] = in[1].min.d[0] = in[1].opt.d[0] = in[1].max.d[0] = 27;
+  in[4].desc.dims.d[1] = in[4].min.d[1] = in[4].opt.d[1] = in[4].max.d[1] = 16;  // a residual of the wrong width
+  CHECK(build(conv)->configurePlugin(in, 5, out, 1) != 0);
+  IPluginV3* restored =
+      byName["SparseConv"]->createPlugin("conv", runtime(conv)->getFieldsToSerialize(), TensorRTPhase::kRUNTIME);
+  CHECK(restored != nullptr && serializedInt(restored, "has_residual") == 1);
+  delete restored;
+  delete conv;
+
+  IPluginCreatorV3One* v1 = nullptr;
+  for (IPluginCreatorV3One* c : allCreators())
+    if (std::string(c->getPluginName()) == "SparseConv" && std::string(c->getPluginVersion()) == "1") v1 = c;
+  CHECK(v1 != nullptr);
+  if (!v1) return;
+  Fields old = exampleFields("SparseConv");
+  old.addString("plugin_version", "1");
+  IPluginV3* legacy = v1->createPlugin("conv", old.collection(), TensorRTPhase::kBUILD);
+  CHECK(legacy != nullptr);
+  if (legacy) {
+    auto* core = static_cast<IPluginV3OneCore*>(legacy->getCapabilityInterface(PluginCapabilityType::kCORE));
+    CHECK(std::string(core->getPluginVersion()) == "1");  // what the engine records, to find this creator again
+    IPluginV3* copy = legacy->clone();
+    CHECK(copy != nullptr &&
+          std::string(static_cast<IPluginV3OneCore*>(copy->getCapabilityInterface(PluginCapabilityType::kCORE))
+                          ->getPluginVersion()) == "1");
+    delete copy;
+  }
+  delete legacy;
+  Fields wrong = exampleFields("SparseConv");
+  wrong.addString("plugin_version", "2");  // the version-1 creator is not version 2's
+  CHECK(v1->createPlugin("conv", wrong.collection(), TensorRTPhase::kBUILD) == nullptr);
+}
+
+// ConvPlan: [K, M] -> [K + 1 + ceil(K/32), M], a workspace bound on M recorded like the rulebooks' N.
+TEST(conv_plan_shapes_and_workspace) {
+  auto byName = creators();
+  Fields f = exampleFields("ConvPlan");
+  IPluginV3* plan = byName["ConvPlan"]->createPlugin("plan", f.collection(), TensorRTPhase::kBUILD);
+  CHECK(plan != nullptr);
+  if (!plan) return;
+  DynamicPluginTensorDesc in[1] = {desc(DataType::kINT32, {27, -1})};
+  in[0].max.d[1] = 30000;
+  DynamicPluginTensorDesc out[1] = {desc(DataType::kINT32, {29, -1})};
+  CHECK(build(plan)->configurePlugin(in, 1, out, 1) == 0);
+  CHECK(serializedInt(plan, "max_num_in") == 30000);
+  CHECK(build(plan)->getWorkspaceSize(in, 1, out, 1) >= 30000 * sizeof(uint32_t));
+  DynamicPluginTensorDesc huge[1] = {desc(DataType::kINT32, {2000, -1})};  // above the plan's 1024 offsets
+  CHECK(build(plan)->configurePlugin(huge, 1, out, 1) != 0);
+  DynamicPluginTensorDesc flat[1] = {desc(DataType::kINT32, {27})};
+  CHECK(build(plan)->configurePlugin(flat, 1, out, 1) != 0);
+  delete plan;
 }
 
 TEST_MAIN()

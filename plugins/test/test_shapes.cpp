@@ -34,7 +34,23 @@ TEST(compute_shapes) {
   CHECK((sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, &bias) == Dims{900, 64}));
   CHECK((sparseConvOutput("c", {-1, 16}, {27, -1}, {64, 27, 16}, nullptr) == Dims{-1, 64}));
   CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 16}, {27, 900}, {64, 9, 16}, nullptr), "SparseConv",
-                    "'conv3'", "'weight'", "dim 1 (K) must equal K = 27 of input 'neighbors', got 9");
+                    "'conv3'", "'neighbors'",
+                    "dim 0 must be K = 9 or K+1+ceil(K/32) = 11 (K = 9 of input 'weight'), got 27");
+  // The map as its ConvPlan: K + 1 + ceil(K/32) rows; a residual [M, C_out] after a bias.
+  const Dims residual{900, 64}, narrow{900, 32}, short_rows{800, 64};
+  CHECK((sparseConvOutput("c", {1000, 16}, {29, 900}, {64, 27, 16}, &bias, &residual) == Dims{900, 64}));
+  CHECK((sparseConvOutput("c", {1000, 16}, {130, 900}, {64, 125, 16}, &bias) == Dims{900, 64}));  // 125 + 1 + 4
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("c", {1000, 16}, {28, 900}, {64, 27, 16}, &bias), "'neighbors'",
+                    "K+1+ceil(K/32) = 29");
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, &bias, &narrow),
+                    "'residual'", "C_out");
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, &bias, &short_rows),
+                    "'residual'", "dim 0 (M) must equal M = 900");
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, nullptr, &residual),
+                    "'residual'", "bias");
+  CHECK((convPlanOutput("p", {27, 900}) == Dims{29, 900}));
+  CHECK((convPlanOutput("p", {33, -1}) == Dims{36, -1}));  // 33 + 1 + 2
+  CHECK_THROWS_WITH(ShapeError, convPlanOutput("p", {1025, 10}), "ConvPlan", "'p'", "1024");
   CHECK_THROWS_WITH(ShapeError, sparseConvOutput("conv3", {1000, 32}, {27, 900}, {64, 27, 16}, nullptr), "'weight'",
                     "C_in");
   const Dims bad_bias{32};

@@ -85,7 +85,7 @@ TEST(sparse_layout) {
 }
 
 TEST(sort_bits) {
-  // 31 batch bits + ceil(log2(prod(out_shape))).
+  // Unknown batch size: 31 batch bits + ceil(log2(prod(out_shape))).
   RulebookGeometry g{};
   g.ndim = 3;
   g.out_shape[0] = 21, g.out_shape[1] = 800, g.out_shape[2] = 704;  // 11,827,200 sites: 24 bits
@@ -96,6 +96,20 @@ TEST(sort_bits) {
   CHECK(sparseRulebookSortBits(g) == 37);
   g.out_shape[0] = g.out_shape[1] = g.out_shape[2] = 1 << 20;  // 60 bits: capped at 64
   CHECK(sparseRulebookSortBits(g) == 64);
+  // A known batch size B: ceil(log2(B)) batch bits.
+  g.out_shape[0] = 21, g.out_shape[1] = 800, g.out_shape[2] = 704;
+  g.batch_size = 1;
+  CHECK(sparseRulebookSortBits(g) == 24);
+  g.batch_size = 2;
+  CHECK(sparseRulebookSortBits(g) == 25);
+  g.batch_size = 5;
+  CHECK(sparseRulebookSortBits(g) == 27);
+  g.batch_size = 8;
+  CHECK(sparseRulebookSortBits(g) == 27);
+  // From the attributes: the batch size reaches the geometry.
+  SparseRulebookAttrs a = stridedAttrs({41, 1440, 1440}, 3, 2);
+  a.batch_size = 4;
+  CHECK(makeGeometry(a).batch_size == 4);
 }
 
 // CUB 3.0's onesweep temp-storage formula (dispatch_radix_sort.cuh, InvokeOnesweep) with the real tile sizes

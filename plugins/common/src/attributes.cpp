@@ -446,6 +446,7 @@ RulebookGeometry makeGeometry(const SubmRulebookAttrs& a) {
 RulebookGeometry makeGeometry(const SparseRulebookAttrs& a) {
   RulebookGeometry g = baseGeometry(a.spatial_shape, a.kernel_size, a.dilation);
   g.kind = a.transposed ? RulebookKind::kTransposed : RulebookKind::kRegular;
+  g.batch_size = a.batch_size;
   const std::vector<int64_t> out = outputSpatialShape(a);
   bool unit = g.kernel_volume == 1;
   for (int i = 0; i < g.ndim; ++i) {

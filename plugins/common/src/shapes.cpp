@@ -5,6 +5,7 @@
 
 #include "sparsetrt/checked.h"
 #include "sparsetrt/op_rules.h"
+#include "sparsetrt/workspace.h"
 
 namespace sparsetrt {
 namespace {
@@ -20,9 +21,42 @@ std::string str(const Dims& d) {
 
 }  // namespace
 
+// A dim expression of the schema (terms joined by "+": an integer, a dim name, or ceil(NAME/INTEGER)) with the
+// sizes bound so far; -1 if a name it uses is not bound yet. rules.py's _dim_value.
+template <typename Bound>
+int64_t dimValue(const std::string& expression, const std::vector<Bound>& bound) {
+  int64_t total = 0;
+  std::size_t start = 0;
+  while (start <= expression.size()) {
+    const std::size_t plus = expression.find('+', start);
+    const std::string term = expression.substr(start, plus == std::string::npos ? std::string::npos : plus - start);
+    start = plus == std::string::npos ? expression.size() + 1 : plus + 1;
+    auto size = [&](const std::string& name) -> int64_t {
+      for (const Bound& b : bound)
+        if (b.symbol == name) return b.size;
+      return -1;
+    };
+    if (!term.empty() && term.find_first_not_of("0123456789") == std::string::npos) {
+      total = checkedAdd(total, std::stoll(term), "a dim expression");
+    } else if (term.rfind("ceil(", 0) == 0 && term.back() == ')') {
+      const std::size_t slash = term.find('/');
+      const int64_t value = size(term.substr(5, slash - 5));
+      const int64_t divisor = std::stoll(term.substr(slash + 1, term.size() - slash - 2));
+      if (value < 0) return -1;
+      total = checkedAdd(total, (value + divisor - 1) / divisor, "a dim expression");
+    } else {
+      const int64_t value = size(term);
+      if (value < 0) return -1;
+      total = checkedAdd(total, value, "a dim expression");
+    }
+  }
+  return total;
+}
+
 // The schema's symbolic input shapes (sparsetrt/op_rules.h), checked as exporter/schema/rules.py's
-// check_input_shapes does, with its messages: ranks, "1+D" against spatial_shape, and every dim name the
-// same size wherever it appears (weight's K is the rulebook's K). ndim < 0: the op has no spatial_shape.
+// check_input_shapes does, with its messages: an input's `requires`, ranks, `max_dims`, "1+D" against
+// spatial_shape, every dim name the same size wherever it appears (weight's K is the rulebook's K), and
+// alternatives ("K|K+1+ceil(K/32)") once the names they use are bound. ndim < 0: the op has no spatial_shape.
 void checkInputs(const char* op, const std::string& node, int64_t ndim, const std::vector<const Dims*>& inputs) {
   const OpRules* rules = nullptr;
   for (const OpRules& r : kOpRules)
@@ -34,11 +68,25 @@ void checkInputs(const char* op, const std::string& node, int64_t ndim, const st
     int64_t size;
     const char* input;
   };
+  struct Alternative {
+    const char* input;
+    std::size_t dim;
+    std::string symbol;
+    int64_t size;
+  };
   std::vector<Bound> bound;
+  std::vector<Alternative> alternatives;
+  auto given = [&](const char* name) {
+    for (std::size_t i = 0; i < inputs.size() && i < rules->num_inputs; ++i)
+      if (inputs[i] != nullptr && std::strcmp(rules->inputs[i].name, name) == 0) return true;
+    return false;
+  };
   for (std::size_t i = 0; i < inputs.size() && i < rules->num_inputs; ++i) {
     if (inputs[i] == nullptr) continue;
     const InputShape& param = rules->inputs[i];
     const Dims& dims = *inputs[i];
+    if (param.requires != nullptr && !given(param.requires))
+      throw ShapeError(where + ", input '" + param.name + "': needs input '" + param.requires + "' as well");
     if (dims.size() != param.rank) {
       std::string expected = "[";
       for (std::size_t j = 0; j < param.rank; ++j) expected += (j ? ", " : "") + std::string(param.dims[j]);
@@ -49,11 +97,18 @@ void checkInputs(const char* op, const std::string& node, int64_t ndim, const st
       const int64_t got = dims[j];
       if (got < 0) continue;
       const std::string symbol = param.dims[j];
+      if (param.max_dims != nullptr && param.max_dims[j] >= 0 && got > param.max_dims[j])
+        throw ShapeError(where + ", input '" + param.name + "': dim " + std::to_string(j) + " (" + symbol +
+                         ") must be at most " + std::to_string(param.max_dims[j]) + ", got " + std::to_string(got));
       if (symbol == "1+D" && ndim >= 0) {
         if (got != 1 + ndim)
           throw ShapeError(where + ", input '" + param.name + "': dim " + std::to_string(j) +
                            " must be 1 + D = " + std::to_string(1 + ndim) +
                            " (batch, one coordinate per dim of spatial_shape), got " + std::to_string(got));
+        continue;
+      }
+      if (symbol.find('|') != std::string::npos) {
+        alternatives.push_back(Alternative{param.name, j, symbol, got});
         continue;
       }
       const Bound* first = nullptr;
@@ -67,6 +122,30 @@ void checkInputs(const char* op, const std::string& node, int64_t ndim, const st
                          "', got " + std::to_string(got));
       }
     }
+  }
+  for (const Alternative& a : alternatives) {
+    std::vector<std::string> options;
+    for (std::size_t start = 0;;) {
+      const std::size_t bar = a.symbol.find('|', start);
+      options.push_back(a.symbol.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
+      if (bar == std::string::npos) break;
+      start = bar + 1;
+    }
+    std::vector<int64_t> values;
+    for (const std::string& o : options) values.push_back(dimValue(o, bound));
+    bool known = true, match = false;
+    for (int64_t v : values) known = known && v >= 0, match = match || v == a.size;
+    if (!known || match) continue;
+    std::string shown, source;
+    for (std::size_t k = 0; k < options.size(); ++k) {
+      shown += (k ? " or " : "") + options[k] + " = " + std::to_string(values[k]);
+      for (const Bound& b : bound)  // the dims named plainly, and where their sizes came from
+        if (b.symbol == options[k])
+          source +=
+              (source.empty() ? "" : ", ") + b.symbol + " = " + std::to_string(b.size) + " of input '" + b.input + "'";
+    }
+    throw ShapeError(where + ", input '" + a.input + "': dim " + std::to_string(a.dim) + " must be " + shown + " (" +
+                     source + "), got " + std::to_string(a.size));
   }
 }
 
@@ -97,9 +176,14 @@ Dims inverseRulebookOutput(const std::string& node, const Dims& neighbors, const
   return {neighbors[0], indices[0]};
 }
 
+Dims convPlanOutput(const std::string& node, const Dims& neighbors) {
+  checkInputs("ConvPlan", node, -1, {&neighbors});
+  return {neighbors[0] < 0 ? -1 : convPlanRows(neighbors[0]), neighbors[1]};
+}
+
 Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
-                      const Dims* bias) {
-  checkInputs("SparseConv", node, -1, {&features, &neighbors, &weight, bias});
+                      const Dims* bias, const Dims* residual) {
+  checkInputs("SparseConv", node, -1, {&features, &neighbors, &weight, bias, residual});
   return {neighbors[1], weight[0]};
 }
 

@@ -41,8 +41,10 @@ SubmRulebookWorkspace submRulebookWorkspace(int64_t num_in) {
 }
 
 int sparseRulebookSortBits(const RulebookGeometry& g) {
-  // key < 2^31 * prod(out_shape) (batch indices are int32 and non-negative), so 31 + ceil(log2(sites)) bits
-  // hold every key; fewer bits than 64 means fewer radix passes.
+  // key = batch * prod(out_shape) + site < B * prod(out_shape) for batch indices in [0, B), so
+  // ceil(log2(B * sites)) bits hold every key; 31 batch bits (any non-negative int32) when B is unknown.
+  // Fewer bits than 64 means fewer radix passes: a single sample of a 21 x 720 x 720 grid needs 24 bits
+  // (3 passes), not 55 (7 passes).
   uint64_t sites = 1;
   for (int d = 0; d < g.ndim; ++d) {
     const uint64_t s = static_cast<uint64_t>(std::max<int32_t>(g.out_shape[d], 1));
@@ -50,7 +52,13 @@ int sparseRulebookSortBits(const RulebookGeometry& g) {
   }
   int bits = 0;
   while (bits < 63 && (uint64_t{1} << bits) < sites) ++bits;
-  return std::min(31 + bits, 64);
+  int batch_bits = 31;
+  if (g.batch_size > 0) {
+    batch_bits = 0;
+    while ((int64_t{1} << batch_bits) < g.batch_size) ++batch_bits;
+  }
+  // The product: B * sites <= 2^batch_bits * 2^bits, so the sum of the two widths suffices.
+  return std::min(batch_bits + bits, 64);
 }
 
 // How this bounds CUB's need. CUB 3.0 (CUDA 13.0), cub/device/dispatch/dispatch_radix_sort.cuh,
@@ -100,6 +108,19 @@ SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGe
   w.sort_temp_offset = alignUpSat(saturatingAdd(w.counter_offset, 2 * sizeof(uint64_t)));
   w.sort_temp_bytes = radixSortTempBound(w.keys, w.sort_bits);
   w.bytes = alignUpSat(saturatingAdd(w.sort_temp_offset, w.sort_temp_bytes));
+  return w;
+}
+
+int64_t convPlanRows(int64_t kernel_volume) {
+  const int64_t k = std::max<int64_t>(kernel_volume, 1);
+  return k + 1 + (k + 31) / 32;
+}
+
+ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume) {
+  ConvPlanWorkspace w;
+  const auto m = static_cast<std::size_t>(std::max<int64_t>(num_out, 1));
+  const auto words = static_cast<std::size_t>((std::max<int64_t>(kernel_volume, 1) + 31) / 32);
+  w.bytes = alignUp(w.masks_offset + words * m * sizeof(uint32_t));
   return w;
 }
 

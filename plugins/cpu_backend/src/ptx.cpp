@@ -3,6 +3,7 @@
 // warp collective: every lane hands in its registers, the last lane to arrive computes the whole warp's
 // result (reading shared memory at that moment, as the warp-wide instruction would), and each lane takes its
 // fragment of it. Anything else stops the kernel with cudaErrorIllegalInstruction and names the instruction.
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -15,6 +16,9 @@ namespace sparsetrt {
 namespace cpu {
 namespace ptx {
 namespace {
+
+// Executed warp instructions (counts()): bumped once per warp, by the lane that computes the warp's result.
+std::atomic<uint64_t> g_mma{0}, g_ldmatrix{0};
 
 const char* const kKnown =
     "ldmatrix.sync.aligned.m8n8.{x1,x2,x4}[.trans].shared[::cta].b16 and "
@@ -217,6 +221,7 @@ float half(uint32_t reg, int which) { return halfBitsToFloat(static_cast<uint16_
 void combineLdmatrix(const void* ctx, const unsigned char (*in)[48], unsigned char (*out)[16], uint32_t lanes) {
   const auto& ins = *static_cast<const Instruction*>(ctx);
   if (lanes != ~0u) deviceFail(cudaErrorLaunchFailure, "\"%s\" needs all 32 lanes", ins.text.c_str());
+  g_ldmatrix.fetch_add(1, std::memory_order_relaxed);
   const char* rows[32];
   for (int l = 0; l < 8 * ins.matrices; ++l) {
     std::memcpy(&rows[l], in[l], sizeof(const char*));
@@ -249,6 +254,7 @@ struct MmaIn {
 void combineMma(const void* ctx, const unsigned char (*in)[48], unsigned char (*out)[16], uint32_t lanes) {
   const auto& ins = *static_cast<const Instruction*>(ctx);
   if (lanes != ~0u) deviceFail(cudaErrorLaunchFailure, "\"%s\" needs all 32 lanes", ins.text.c_str());
+  g_mma.fetch_add(1, std::memory_order_relaxed);
   float A[16][16], B[16][8], C[16][8];
   for (int l = 0; l < 32; ++l) {
     MmaIn v;
@@ -279,6 +285,15 @@ void combineMma(const void* ctx, const unsigned char (*in)[48], unsigned char (*
 }
 
 }  // namespace
+
+InstructionCounts counts() {
+  return InstructionCounts{g_mma.load(std::memory_order_relaxed), g_ldmatrix.load(std::memory_order_relaxed)};
+}
+
+void resetCounts() {
+  g_mma.store(0, std::memory_order_relaxed);
+  g_ldmatrix.store(0, std::memory_order_relaxed);
+}
 
 void execute(const char* text, std::initializer_list<Operand> outputs, std::initializer_list<Operand> inputs) {
   const Instruction& ins = lookup(text);

@@ -11,6 +11,9 @@
 
 #include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#if defined(SPARSETRT_CPU_BACKEND)
+#include "sparsetrt_cpu/ptx.h"
+#endif
 
 namespace {
 
@@ -46,7 +49,29 @@ struct Scratch {
   }
 };
 
-cudaError_t finish(cudaError_t err) { return err != cudaSuccess ? err : cudaDeviceSynchronize(); }
+// Device time of the last op's kernels (CUDA events on the default stream around them, after its workspace was
+// allocated): what spt_last_op_ms reports.
+float g_last_op_ms = 0.0f;
+cudaEvent_t g_op_start = nullptr, g_op_stop = nullptr;
+
+// Marks the start of an op's kernels; finish() marks the end, synchronizes and keeps the time between.
+void opStart() {
+  if (g_op_start == nullptr && cudaEventCreate(&g_op_start) != cudaSuccess) g_op_start = nullptr;
+  if (g_op_stop == nullptr && cudaEventCreate(&g_op_stop) != cudaSuccess) g_op_stop = nullptr;
+  g_last_op_ms = -1.0f;
+  if (g_op_start != nullptr) cudaEventRecord(g_op_start, nullptr);
+}
+
+cudaError_t finish(cudaError_t err) {
+  if (err != cudaSuccess) return err;
+  if (g_op_stop != nullptr) cudaEventRecord(g_op_stop, nullptr);
+  err = cudaDeviceSynchronize();
+  float ms = -1.0f;
+  if (err == cudaSuccess && g_op_start != nullptr && g_op_stop != nullptr &&
+      cudaEventElapsedTime(&ms, g_op_start, g_op_stop) == cudaSuccess)
+    g_last_op_ms = ms;
+  return err;
+}
 
 SparseRulebookAttrs sparseAttrs(int32_t ndim, const int32_t* spatial_shape, const int32_t* kernel_size,
                                 const int32_t* stride, const int32_t* padding, const int32_t* dilation,
@@ -72,7 +97,7 @@ cudaEvent_t g_start = nullptr, g_stop = nullptr;
 
 extern "C" {
 
-int spt_abi_version() { return 1; }
+int spt_abi_version() { return 3; }
 
 const char* spt_backend() {
 #if defined(SPARSETRT_CPU_BACKEND)
@@ -92,6 +117,20 @@ int spt_device_name(char* buffer, int size) {
       std::strncpy(buffer, prop.name, static_cast<std::size_t>(size) - 1);
       buffer[size - 1] = '\0';
     }
+    return err;
+  });
+}
+
+int spt_device_info(int32_t* major, int32_t* minor, int32_t* multiprocessors) {
+  return guarded("device", [&] {
+    int device = 0, values[3] = {0, 0, 0};
+    cudaError_t err = cudaGetDevice(&device);
+    const cudaDeviceAttr attrs[3] = {cudaDevAttrComputeCapabilityMajor, cudaDevAttrComputeCapabilityMinor,
+                                     cudaDevAttrMultiProcessorCount};
+    for (int i = 0; i < 3 && err == cudaSuccess; ++i) err = cudaDeviceGetAttribute(&values[i], attrs[i], device);
+    *major = values[0];
+    *minor = values[1];
+    *multiprocessors = values[2];
     return err;
   });
 }
@@ -130,6 +169,38 @@ int spt_timer_elapsed(float* ms) {
   });
 }
 
+int spt_last_op_ms(float* ms) {
+  *ms = g_last_op_ms;
+  return 0;
+}
+
+int spt_instruction_counts(uint64_t* counts_host) {
+  return guarded("instruction counts", [&] {
+#if defined(SPARSETRT_CPU_BACKEND)
+    const cpu::ptx::InstructionCounts c = cpu::ptx::counts();
+    counts_host[0] = c.mma;
+    counts_host[1] = c.ldmatrix;
+    return cudaSuccess;
+#else
+    (void)counts_host;
+    tl_error = "instruction counts: only the CPU backend counts executed instructions (profile a GPU with Nsight)";
+    return cudaErrorNotSupported;
+#endif
+  });
+}
+
+int spt_instruction_counts_reset() {
+  return guarded("instruction counts", [] {
+#if defined(SPARSETRT_CPU_BACKEND)
+    cpu::ptx::resetCounts();
+    return cudaSuccess;
+#else
+    tl_error = "instruction counts: only the CPU backend counts executed instructions (profile a GPU with Nsight)";
+    return cudaErrorNotSupported;
+#endif
+  });
+}
+
 int spt_subm_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const int32_t* spatial_shape,
                       const int32_t* kernel_size, const int32_t* dilation, int32_t* neighbors) {
   return guarded("SubmRulebook", [&] {
@@ -138,6 +209,7 @@ int spt_subm_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const int
     const RulebookGeometry g = makeGeometry(a);
     const std::size_t bytes = kernels::submRulebookWorkspaceSize(n);
     Scratch ws(bytes);
+    opStart();
     return finish(kernels::submRulebook(indices, n, g, neighbors, ws.p, bytes, nullptr));
   });
 }
@@ -168,10 +240,10 @@ int spt_sparse_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const i
     const std::size_t bytes = kernels::sparseRulebookWorkspaceSize(n, g, bound);
     Scratch ws(bytes), counts(2 * sizeof(int32_t));
     auto* d_counts = static_cast<int32_t*>(counts.p);
-    cudaError_t err = kernels::sparseRulebook(indices, n, g, bound, out_indices, neighbors, d_counts, d_counts + 1,
-                                              ws.p, bytes, nullptr);
-    int32_t host[2] = {0, 0};
-    if (err == cudaSuccess) err = cudaMemcpy(host, d_counts, sizeof host, cudaMemcpyDeviceToHost);
+    int32_t host[2] = {0, 0};  // [num_out, overflow], read back once by the kernels (exact-size sort)
+    opStart();
+    cudaError_t err = finish(kernels::sparseRulebook(indices, n, g, bound, out_indices, neighbors, d_counts,
+                                                     d_counts + 1, ws.p, bytes, nullptr, host));
     if (err != cudaSuccess) return err;
     if (host[1] != 0) {
       tl_error = "SparseRulebook: the layer created " + std::to_string(host[1]) + " output sites from " +
@@ -188,27 +260,45 @@ int spt_sparse_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const i
 int spt_inverse_rulebook(const int32_t* neighbors, int64_t kernel_volume, int64_t num_out, int64_t num_in,
                          int32_t* inverse) {
   return guarded("InverseRulebook", [&] {
+    opStart();
     return finish(kernels::inverseRulebook(neighbors, kernel_volume, num_out, num_in, inverse, nullptr, 0, nullptr));
   });
 }
 
-int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in, const int32_t* neighbors,
-                    int64_t kernel_volume, int64_t m, const void* weight, const void* bias, int64_t c_out,
-                    int32_t activation, float alpha, void* out) {
+int spt_conv_plan(const int32_t* neighbors, int64_t kernel_volume, int64_t m, int32_t* plan) {
+  return guarded("ConvPlan", [&] {
+    const std::size_t bytes = kernels::convPlanWorkspaceSize(m, kernel_volume);
+    Scratch ws(bytes);
+    opStart();
+    return finish(kernels::convPlan(neighbors, kernel_volume, m, plan, ws.p, bytes, nullptr));
+  });
+}
+
+int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in, const int32_t* map, int32_t layout,
+                    int64_t kernel_volume, int64_t m, const void* weight, const void* bias, const void* residual,
+                    int64_t c_out, int32_t activation, float alpha, void* out) {
   return guarded("SparseConv", [&] {
     SparseConvAttrs a;
     a.activation = activation;
     a.alpha = alpha;
     validate("SparseConv", a);
-    return finish(kernels::sparseConv(static_cast<DataType>(dtype), features, n, c_in, neighbors, kernel_volume, m,
-                                      weight, bias, c_out, static_cast<Activation>(activation), alpha, out, nullptr, 0,
-                                      nullptr));
+    if (layout != 0 && layout != 1) {
+      tl_error = "SparseConv: layout must be 0 (neighbour map) or 1 (ConvPlan)";
+      return cudaErrorInvalidValue;
+    }
+    const std::size_t bytes = kernels::sparseConvWorkspaceSize(m, c_out, kernel_volume);
+    Scratch ws(bytes);
+    opStart();
+    return finish(kernels::sparseConv(static_cast<DataType>(dtype), features, n, c_in, map,
+                                      static_cast<kernels::MapLayout>(layout), kernel_volume, m, weight, bias, residual,
+                                      c_out, static_cast<Activation>(activation), alpha, out, ws.p, bytes, nullptr));
   });
 }
 
 int spt_sparse_max_pool(int32_t dtype, const void* features, int64_t n, int64_t channels, const int32_t* neighbors,
                         int64_t kernel_volume, int64_t m, void* out) {
   return guarded("SparseMaxPool", [&] {
+    opStart();
     return finish(kernels::sparseMaxPool(static_cast<DataType>(dtype), features, n, channels, neighbors, kernel_volume,
                                          m, out, nullptr, 0, nullptr));
   });
@@ -219,6 +309,7 @@ int spt_densify(int32_t dtype, const void* features, const int32_t* indices, int
   return guarded("Densify", [&] {
     DensifyAttrs a{vec(spatial_shape, ndim), batch_size};
     validate("Densify", a);
+    opStart();
     return finish(kernels::densify(static_cast<DataType>(dtype), features, indices, n, channels, ndim, spatial_shape,
                                    batch_size, out, nullptr, 0, nullptr));
   });

@@ -1,5 +1,5 @@
-// SparseConv as a TensorRT IPluginV3: gather-GEMM-scatter conv over a neighbour map, bias and activation fused
-// (README.md).
+// SparseConv as a TensorRT IPluginV3: gather-GEMM conv over a neighbour map (or its ConvPlan), bias, residual
+// and activation fused (README.md).
 #pragma once
 
 #include "plugin/plugin_base.h"
@@ -17,18 +17,20 @@ class SparseConvPlugin : public PluginBase<SparseConvPlugin> {
   const SparseConvAttrs& attrs() const { return attrs_; }
   void checkInputs(const std::vector<Dims>& inputs);
 
-  // Whether a bias is wired is decided from the inputs (configurePlugin, onShapeChange) and serialized, so a
-  // deserialized plugin knows it before its first shape change.
+  // Whether a bias and a residual are wired is decided from the inputs (configurePlugin, onShapeChange) and
+  // serialized, so a deserialized plugin knows it before its first shape change.
   std::vector<FieldValue> state() const;
   void restoreState(const std::vector<FieldView>& fields);
   static bool isStateField(const char* name);
   bool hasBias() const { return has_bias_; }
+  bool hasResidual() const { return has_residual_; }
 
   SPARSETRT_OP_PLUGIN_METHODS
 
  private:
   SparseConvAttrs attrs_;
   bool has_bias_ = false;
+  bool has_residual_ = false;
 };
 
 }  // namespace plugin

@@ -161,19 +161,35 @@ std::size_t sparseRulebookWorkspaceSize(int64_t num_in, const RulebookGeometry& 
 
 cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const RulebookGeometry& g, int64_t out_capacity,
                            int32_t* d_out_indices, int32_t* d_neighbors, int32_t* d_num_out, int32_t* d_overflow,
-                           void* d_workspace, std::size_t workspace_size, cudaStream_t stream) {
+                           void* d_workspace, std::size_t workspace_size, cudaStream_t stream, int32_t* h_counts) {
   // Rows and output counts are int32 (the schema's neighbour maps).
   if (g.kind == RulebookKind::kSubmanifold || g.ndim < 1 || g.ndim > kMaxSpatialDims || num_in < 0 ||
       num_in > INT32_MAX || out_capacity < 0 || g.kernel_volume < 1)
     return cudaErrorInvalidValue;
+  // Reads [num_out, overflow] back to the host (one synchronization), in relaxed capture mode for this thread: the
+  // copies and the sync are legal on this stream and must not invalidate a global-mode capture that another
+  // thread of the process has open.
+  const auto readBack = [&]() -> cudaError_t {
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    cudaError_t err = cudaThreadExchangeStreamCaptureMode(&mode);
+    if (err != cudaSuccess) return err;
+    err = cudaMemcpyAsync(&h_counts[0], d_num_out, sizeof(int32_t), cudaMemcpyDeviceToHost, stream);
+    if (err == cudaSuccess)
+      err = cudaMemcpyAsync(&h_counts[1], d_overflow, sizeof(int32_t), cudaMemcpyDeviceToHost, stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
+    cudaThreadExchangeStreamCaptureMode(&mode);  // the caller's mode again
+    return err;
+  };
   if (g.pointwise || num_in == 0) {
     // Pointwise: every site maps to itself, in input row order (as the CPU reference keeps it).
     cudaError_t err = detail::launch<directCountKernel>(1, 1, 0, stream, num_in, out_capacity, d_num_out, d_overflow);
-    if (err != cudaSuccess || num_in == 0 || num_in > out_capacity) return err;
-    err = cudaMemcpyAsync(d_out_indices, d_indices, num_in * (1 + g.ndim) * sizeof(int32_t), cudaMemcpyDeviceToDevice,
-                          stream);
-    if (err != cudaSuccess) return err;
-    return detail::launch<detail::iotaKernel>(detail::blocksFor(num_in), kThreads, 0, stream, d_neighbors, num_in);
+    if (err == cudaSuccess && num_in > 0 && num_in <= out_capacity) {
+      err = cudaMemcpyAsync(d_out_indices, d_indices, num_in * (1 + g.ndim) * sizeof(int32_t), cudaMemcpyDeviceToDevice,
+                            stream);
+      if (err == cudaSuccess)
+        err = detail::launch<detail::iotaKernel>(detail::blocksFor(num_in), kThreads, 0, stream, d_neighbors, num_in);
+    }
+    return err == cudaSuccess && h_counts != nullptr ? readBack() : err;
   }
   const SparseRulebookWorkspace ws = sparseRulebookWorkspace(num_in, g, out_capacity);
   if (ws.keys > INT32_MAX) return cudaErrorInvalidValue;  // CUB's item count (int) and int32 row numbers
@@ -183,20 +199,22 @@ cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const Ruleb
   auto* sorted = carve<SortKey>(d_workspace, ws.sorted_keys_offset);
   auto* counters = carve<unsigned long long>(d_workspace, ws.counter_offset);
   void* sort_temp = carve<void>(d_workspace, ws.sort_temp_offset);
-  const int keys = static_cast<int>(ws.keys);
 
   // The two key buffers are the halves of CUB's double buffer: it needs no copy of its own and leaves the
   // result in whichever half Current() names afterwards (known on the host, without a sync).
   cub::DoubleBuffer<SortKey> buffers(unique, sorted);
-  // Before enqueuing anything: CUB's own figure for this device must fit the device-free bound.
+  // Before enqueuing anything: CUB's own figure for this device must fit the device-free bound (the bound is
+  // for `keys` items; a sort of M <= keys items needs no more).
   std::size_t needed = 0;
-  cudaError_t err = cub::DeviceRadixSort::SortKeys(nullptr, needed, buffers, keys, 0, ws.sort_bits, stream);
+  cudaError_t err =
+      cub::DeviceRadixSort::SortKeys(nullptr, needed, buffers, static_cast<int>(ws.keys), 0, ws.sort_bits, stream);
   if (err != cudaSuccess) return err;
   if (needed > ws.sort_temp_bytes) return cudaErrorInvalidValue;
 
-  // Unused tail entries of `unique` stay all ones, so they sort after every real key.
   err = cudaMemsetAsync(table.keys, 0xFF, ws.table.capacity * sizeof(uint64_t), stream);
-  if (err == cudaSuccess) err = cudaMemsetAsync(unique, 0xFF, ws.keys * sizeof(SortKey), stream);
+  // Without the count on the host, all `keys` entries are sorted: unused tail entries stay all ones, so they
+  // sort after every real key.
+  if (err == cudaSuccess && h_counts == nullptr) err = cudaMemsetAsync(unique, 0xFF, ws.keys * sizeof(SortKey), stream);
   if (err == cudaSuccess) err = cudaMemsetAsync(counters, 0, 2 * sizeof(unsigned long long), stream);
   if (err != cudaSuccess) return err;
   const unsigned int pair_blocks = detail::blocksFor(num_in * g.kernel_volume);
@@ -205,16 +223,29 @@ cudaError_t sparseRulebook(const int32_t* d_indices, int64_t num_in, const Ruleb
   if (err == cudaSuccess)
     err = detail::launch<finalizeCountKernel>(1, 1, 0, stream, counters, out_capacity, d_num_out, d_overflow);
   if (err != cudaSuccess) return err;
+  // M <= min(keys, out_capacity): with the count on the host, exactly M keys are sorted and K x M entries filled;
+  // without it, everything is sized for that bound and the kernels read M on the device.
+  int64_t rows = std::min<int64_t>(ws.keys, out_capacity);
+  int sort_items = static_cast<int>(ws.keys);
+  if (h_counts != nullptr) {
+    err = readBack();
+    if (err != cudaSuccess) return err;
+    if (h_counts[0] == 0) return cudaSuccess;  // no output site, or an overflow: nothing more is written
+    rows = h_counts[0];
+    sort_items = h_counts[0];
+  }
   std::size_t temp_bytes = ws.sort_temp_bytes;
-  err = cub::DeviceRadixSort::SortKeys(sort_temp, temp_bytes, buffers, keys, 0, ws.sort_bits, stream);
+  err = cub::DeviceRadixSort::SortKeys(sort_temp, temp_bytes, buffers, sort_items, 0, ws.sort_bits, stream);
   if (err != cudaSuccess) return err;
   sorted = buffers.Current();
-  // M <= min(keys, out_capacity): size the grids for that; the kernels read M on the device.
-  const int64_t max_rows = std::min<int64_t>(ws.keys, out_capacity);
-  err = detail::launch<assignRowsKernel>(detail::blocksFor(max_rows), kThreads, 0, stream, sorted, d_num_out, g, table,
+  err = detail::launch<assignRowsKernel>(detail::blocksFor(rows), kThreads, 0, stream, sorted, d_num_out, g, table,
                                          d_out_indices);
-  if (err == cudaSuccess)
-    err = detail::launch<fillMinusOneKernel>(detail::blocksFor(g.kernel_volume * max_rows), kThreads, 0, stream,
+  if (err != cudaSuccess) return err;
+  if (h_counts != nullptr)
+    err = cudaMemsetAsync(d_neighbors, 0xFF, static_cast<std::size_t>(g.kernel_volume * rows) * sizeof(int32_t),
+                          stream);  // -1 everywhere
+  else
+    err = detail::launch<fillMinusOneKernel>(detail::blocksFor(g.kernel_volume * rows), kThreads, 0, stream,
                                              d_neighbors, d_num_out, g.kernel_volume);
   if (err != cudaSuccess) return err;
   return detail::launch<scatterNeighborsKernel>(pair_blocks, kThreads, 0, stream, d_indices, num_in, g, table,

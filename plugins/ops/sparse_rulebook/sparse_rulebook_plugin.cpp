@@ -92,35 +92,36 @@ int32_t SparseRulebookPlugin::enqueue(const nvinfer1::PluginTensorDesc* input_de
     // What TensorRT allocated (sized for the recorded N), not what this N needs: the kernel library then refuses
     // a workspace too small for N itself.
     const int64_t sized = bound_.sizedFor();
-    cudaError_t err = kernels::sparseRulebook(
-        static_cast<const int32_t*>(inputs[0]), n, geometry_, bound, static_cast<int32_t*>(outputs[0]),
-        static_cast<int32_t*>(outputs[1]), static_cast<int32_t*>(outputs[2]), d_overflow, kernel_ws,
-        kernels::sparseRulebookWorkspaceSize(sized, geometry_, outputBound(sized)), stream);
-    checkCuda(err);
+    const std::size_t ws_size = kernels::sparseRulebookWorkspaceSize(sized, geometry_, outputBound(sized));
+    const auto enqueueRulebook = [&](int32_t* h_counts) {
+      return kernels::sparseRulebook(static_cast<const int32_t*>(inputs[0]), n, geometry_, bound,
+                                     static_cast<int32_t*>(outputs[0]), static_cast<int32_t*>(outputs[1]),
+                                     static_cast<int32_t*>(outputs[2]), d_overflow, kernel_ws, ws_size, stream,
+                                     h_counts);
+    };
 
     // More sites than the bound is an error, never a truncation: the kernel then writes M = 0 and the count
     // found. How it is reported depends on where this runs (README.md, "Data-dependent output count"):
     // - build phase: the builder times tactics on inputs that may be uninitialized, so an "overflow" means
     //   nothing; no read-back, no error (consumers see M = 0).
-    if (phase() == nvinfer1::TensorRTPhase::kBUILD) return;
+    if (phase() == nvinfer1::TensorRTPhase::kBUILD) {
+      checkCuda(enqueueRulebook(nullptr));
+      return;
+    }
     // - inside a CUDA-graph capture nothing may synchronize: a device-side report prints the facts at the next
     //   synchronization and consumers see M = 0. Never a trap, which would kill the process's CUDA context.
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     checkCuda(cudaStreamIsCapturing(stream, &capture));
     if (capture != cudaStreamCaptureStatusNone) {
+      checkCuda(enqueueRulebook(nullptr));
       checkCuda(kernels::reportOverflow(d_overflow, bound, context().c_str(), stream));
       return;
     }
-    // - otherwise: read the flag back (TensorRT synchronizes on num_out right after this plugin anyway) and fail
-    //   the enqueue. Relaxed capture mode for this thread: the copy and the sync are legal on this stream, and
-    //   must neither fail nor invalidate a global-mode capture another thread of the process has open.
-    int32_t overflow = 0;
-    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
-    checkCuda(cudaThreadExchangeStreamCaptureMode(&mode));
-    err = cudaMemcpyAsync(&overflow, d_overflow, sizeof(overflow), cudaMemcpyDeviceToHost, stream);
-    if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
-    cudaThreadExchangeStreamCaptureMode(&mode);  // restore the caller's mode
-    checkCuda(err);
+    // - otherwise: the kernels read [M, overflow] back once (TensorRT synchronizes on num_out right after this
+    //   plugin anyway), then sort exactly M keys; an overflow fails the enqueue.
+    int32_t counts[2] = {0, 0};
+    checkCuda(enqueueRulebook(counts));
+    const int32_t overflow = counts[1];
     if (overflow != 0)
       throw std::runtime_error(
           "the layer created " + std::to_string(overflow) + " output sites from " + std::to_string(n) +

@@ -24,6 +24,7 @@
 
 #include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;
@@ -222,7 +223,19 @@ int main(int argc, char** argv) {
                                 stream));
     });
     const auto count = d_count.get(2);
-    row("SparseRulebook s2", n, count[0], "-", "-", tr, 0);
+    row("SparseRulebook s2 (capturable)", n, count[0], "-", "-", tr, 0);
+    int32_t host[2] = {0, 0};
+    const Timing trb = timeIt(stream, runs, [&] {
+      CUDA_OK(K::sparseRulebook(d_idx.p, n, gr, cap, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws_rule.p, ws_rule.n,
+                                stream, host));
+    });
+    row("SparseRulebook s2 (read-back, exact sort)", n, host[0], "-", "-", trb, 0);
+
+    Dev<int32_t> d_plan(convPlanRows(kvol) * n);
+    Dev<char> ws_plan(K::convPlanWorkspaceSize(n, kvol));
+    const Timing tp =
+        timeIt(stream, runs, [&] { CUDA_OK(K::convPlan(d_subm.p, kvol, n, d_plan.p, ws_plan.p, ws_plan.n, stream)); });
+    row("ConvPlan (subm map)", n, n, "-", "-", tp, 0);
 
     const auto subm_map = d_subm.get(kvol * n);
     const int64_t active = std::count_if(subm_map.begin(), subm_map.end(), [](int32_t v) { return v >= 0; });
@@ -238,21 +251,32 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < wf.size(); ++i) wh[i] = __float2half(wf[i]);
       for (std::size_t i = 0; i < bf.size(); ++i) bh[i] = __float2half(bf[i]);
       const double flops = 2.0 * static_cast<double>(active) * c * c;
+      Dev<char> ws_conv(K::sparseConvWorkspaceSize(n, c, kvol));
       {
         Dev<float> d_x(xf), d_w(wf), d_b(bf), d_y(n * c);
         const Timing t = timeIt(stream, runs, [&] {
-          CUDA_OK(K::sparseConv(DataType::kFloat32, d_x.p, n, c, d_subm.p, kvol, n, d_w.p, d_b.p, c, Activation::kRelu,
-                                0.0f, d_y.p, nullptr, 0, stream));
+          CUDA_OK(K::sparseConv(DataType::kFloat32, d_x.p, n, c, d_subm.p, K::MapLayout::kNeighbors, kvol, n, d_w.p,
+                                d_b.p, nullptr, c, Activation::kRelu, 0.0f, d_y.p, nullptr, 0, stream));
         });
         row("SparseConv subm", n, n, std::to_string(c), "fp32", t, flops);
       }
       {
         Dev<__half> d_x(xh), d_w(wh), d_b(bh), d_y(n * c);
         const Timing t = timeIt(stream, runs, [&] {
-          CUDA_OK(K::sparseConv(DataType::kFloat16, d_x.p, n, c, d_subm.p, kvol, n, d_w.p, d_b.p, c, Activation::kRelu,
-                                0.0f, d_y.p, nullptr, 0, stream));
+          CUDA_OK(K::sparseConv(DataType::kFloat16, d_x.p, n, c, d_subm.p, K::MapLayout::kNeighbors, kvol, n, d_w.p,
+                                d_b.p, nullptr, c, Activation::kRelu, 0.0f, d_y.p, ws_conv.p, ws_conv.n, stream));
         });
         row("SparseConv subm", n, n, std::to_string(c), "fp16", t, flops);
+        const Timing tq = timeIt(stream, runs, [&] {
+          CUDA_OK(K::sparseConv(DataType::kFloat16, d_x.p, n, c, d_plan.p, K::MapLayout::kPlan, kvol, n, d_w.p, d_b.p,
+                                nullptr, c, Activation::kRelu, 0.0f, d_y.p, ws_conv.p, ws_conv.n, stream));
+        });
+        row("SparseConv subm, plan", n, n, std::to_string(c), "fp16", tq, flops);
+        const Timing tn = timeIt(stream, runs, [&] {  // no workspace: one block per tile, never split
+          CUDA_OK(K::sparseConv(DataType::kFloat16, d_x.p, n, c, d_plan.p, K::MapLayout::kPlan, kvol, n, d_w.p, d_b.p,
+                                nullptr, c, Activation::kRelu, 0.0f, d_y.p, nullptr, 0, stream));
+        });
+        row("SparseConv subm, plan, no split", n, n, std::to_string(c), "fp16", tn, flops);
       }
     }
     std::printf("| (map density: %.1f of 27 offsets active per site at N = %lld) | | | | | | | |\n",

@@ -286,6 +286,18 @@ void sparseCase(std::mt19937& rng, const char* name, SparseRulebookAttrs a, cons
   CUDA_OK(K::sparseRulebook(d_idx.p, n, g, cap, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws.p, ws.n, stream));
   EXPECT(sameBits(got_out, d_out.get(flat.size())) && sameBits(got_nb, d_nb.get(expect.size())),
          "%s: second run differs", name);
+  {  // With the counts read back (one synchronization), exactly M keys are sorted: the same results.
+    Dev<int32_t> d_out2(rows * (1 + D)), d_nb2(kvol * rows), d_count2(2);
+    int32_t host[2] = {-1, -1};
+    CUDA_OK(
+        K::sparseRulebook(d_idx.p, n, g, cap, d_out2.p, d_nb2.p, d_count2.p, d_count2.p + 1, ws.p, ws.n, stream, host));
+    const auto c2 = d_count2.get();
+    EXPECT(host[0] == m && host[1] == 0 && c2[0] == m && c2[1] == 0,
+           "%s, read back: num_out %d / %d, overflow %d / %d, expected %lld", name, host[0], c2[0], host[1], c2[1],
+           (long long)m);
+    EXPECT(sameBits(got_out, d_out2.get(flat.size())) && sameBits(got_nb, d_nb2.get(expect.size())),
+           "%s: read-back run differs from the device-only one", name);
+  }
 
   if (!a.transposed && !g.pointwise) {  // the inverse of the regular map
     std::vector<int32_t> inv(kvol * n, -1);
@@ -312,6 +324,15 @@ void sparseCase(std::mt19937& rng, const char* name, SparseRulebookAttrs a, cons
     EXPECT(std::all_of(o.begin(), o.end(), [](int32_t v) { return v == 0x5A5A5A5A; }) &&
                std::all_of(nb.begin(), nb.end(), [](int32_t v) { return v == 0x5A5A5A5A; }),
            "%s, %s: outputs written despite overflow", name, what);
+    int32_t host[2] = {-1, -1};  // the same through the read-back
+    CUDA_OK(
+        K::sparseRulebook(d_idx.p, n, g, small, d_out.p, d_nb.p, d_count.p, d_count.p + 1, ws2.p, ws2.n, stream, host));
+    EXPECT(host[0] == 0 && host[1] == expect_reported, "%s, %s, read back: num_out %d overflow %d, expected 0 and %lld",
+           name, what, host[0], host[1], (long long)expect_reported);
+    const auto o2 = d_out.get(), nb2 = d_nb.get();
+    EXPECT(std::all_of(o2.begin(), o2.end(), [](int32_t v) { return v == 0x5A5A5A5A; }) &&
+               std::all_of(nb2.begin(), nb2.end(), [](int32_t v) { return v == 0x5A5A5A5A; }),
+           "%s, %s, read back: outputs written despite overflow", name, what);
   };
   if (m >= 2 && !g.pointwise) {
     // max_out just below M: the table still holds every site (2 * (M - 1) >= M slots), so the true count.
@@ -481,22 +502,85 @@ struct ConvCase {
   double density;
 };
 
-// fp32: |got - ref| <= 1e-5 * (1 + S), S = |bias| + sum |w * x| over the terms (the scale of a floating-point
-// sum's rounding error; ref is the double-precision sum of the same, already-rounded inputs).
+// ConvPlan's CPU model (written from its contract in kernels.h, independently of the kernel): per window of
+// kConvPlanWindow columns, rank the offsets by their entry count in the window (fewest first, ties by k), key
+// each column by the Gray-code rank of its mask restricted to the min(K, 32) rarest offsets (the rarest the
+// most significant bit), and sort the window's columns stably by key.
+std::vector<int32_t> referencePlan(const std::vector<int32_t>& nb, int64_t kvol, int64_t m) {
+  const int64_t words = (kvol + 31) / 32, rows = convPlanRows(kvol);
+  std::vector<int32_t> plan(rows * m);
+  for (int64_t w0 = 0; w0 < m; w0 += kConvPlanWindow) {
+    const int64_t w1 = std::min(m, w0 + kConvPlanWindow);
+    std::vector<std::pair<int64_t, int64_t>> by_count;  // (entries in the window, k)
+    for (int64_t k = 0; k < kvol; ++k) {
+      int64_t c = 0;
+      for (int64_t j = w0; j < w1; ++j) c += nb[k * m + j] >= 0;
+      by_count.push_back({c, k});
+    }
+    std::sort(by_count.begin(), by_count.end());
+    const int64_t key_bits = std::min<int64_t>(kvol, 32);
+    std::vector<std::pair<uint32_t, int64_t>> keyed;  // (Gray rank, column)
+    for (int64_t j = w0; j < w1; ++j) {
+      uint32_t code = 0;
+      for (int64_t r = 0; r < key_bits; ++r)
+        if (nb[by_count[r].second * m + j] >= 0) code |= 1u << (key_bits - 1 - r);
+      uint64_t rank = 0;  // position of `code` in the reflected Gray sequence: prefix XOR from the top bit
+      for (int b = 31; b >= 0; --b) rank |= (((rank >> (b + 1)) ^ (code >> b)) & 1u) << b;
+      keyed.push_back({static_cast<uint32_t>(rank), j});
+    }
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (int64_t i = w0; i < w1; ++i) {
+      const int64_t col = keyed[i - w0].second;
+      for (int64_t k = 0; k < kvol; ++k) plan[k * m + i] = nb[k * m + col];
+      plan[kvol * m + i] = static_cast<int32_t>(col);
+      for (int64_t w = 0; w < words; ++w) {
+        uint32_t bits = 0;
+        for (int64_t k = 32 * w; k < std::min(kvol, 32 * w + 32); ++k)
+          if (nb[k * m + col] >= 0) bits |= 1u << (k - 32 * w);
+        plan[(kvol + 1 + w) * m + i] = static_cast<int32_t>(bits);
+      }
+    }
+  }
+  return plan;
+}
+
+// The plan of `nb` made on the device, checked against the model; returns it on the device.
+bool makePlan(const char* name, const std::vector<int32_t>& nb, int64_t kvol, int64_t m, Dev<int32_t>* d_plan) {
+  Dev<int32_t> d_nb(nb);
+  Dev<char> ws(K::convPlanWorkspaceSize(m, kvol));
+  CUDA_OK(K::convPlan(d_nb.p, kvol, m, d_plan->p, ws.p, ws.n, stream));
+  const auto got = d_plan->get();
+  const bool same = got == referencePlan(nb, kvol, m);
+  EXPECT(same, "%s: ConvPlan (K=%lld, M=%lld) differs from its CPU model", name, (long long)kvol, (long long)m);
+  return same;
+}
+
+struct ConvOptions {
+  bool misalign = false;
+  bool bias = true;
+  bool residual = false;
+  bool plan = false;      // the map as its ConvPlan (checked against the model too)
+  bool workspace = true;  // the split workspace: offsets split over blocks when the grid is small
+};
+
+// fp32: |got - ref| <= 1e-5 * (1 + S), S = |bias| + |residual| + sum |w * x| over the terms (the scale of a
+// floating-point sum's rounding error; ref is the double-precision sum of the same, already-rounded inputs).
 // fp16: output rounding (2^-11 relative, doubled) plus the same accumulation allowance: tensor cores
 // accumulate in fp32. Every activation is 1-Lipschitz, so pre-activation allowances carry over.
 template <typename T>
-void convCase(std::mt19937& rng, const ConvCase& cc, DataType dtype, bool misalign, bool with_bias) {
+void convCase(std::mt19937& rng, const ConvCase& cc, DataType dtype, ConvOptions o) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> x(cc.n * cc.c_in), w(cc.c_out * cc.kvol * cc.c_in), b(cc.c_out);
+  std::vector<float> x(cc.n * cc.c_in), w(cc.c_out * cc.kvol * cc.c_in), b(cc.c_out), res(cc.m * cc.c_out);
   for (float& v : x) v = toF(fromF<T>(u(rng)));  // rounded to T: the reference sees what the GPU sees
   for (float& v : w) v = toF(fromF<T>(u(rng)));
   for (float& v : b) v = toF(fromF<T>(u(rng)));
+  for (float& v : res) v = toF(fromF<T>(u(rng)));
   const auto nb = makeMap(rng, cc.n, cc.m, cc.kvol, cc.mode, cc.density);
   std::vector<double> pre(cc.m * cc.c_out), scale(cc.m * cc.c_out);
   for (int64_t j = 0; j < cc.m; ++j)
     for (int64_t co = 0; co < cc.c_out; ++co) {
-      double s = with_bias ? b[co] : 0.0, mag = std::abs(s);
+      double s = (o.bias ? b[co] : 0.0) + (o.residual ? res[j * cc.c_out + co] : 0.0);
+      double mag = std::abs(s);
       for (int64_t k = 0; k < cc.kvol; ++k) {
         const int32_t r = nb[k * cc.m + j];
         if (r < 0) continue;
@@ -511,20 +595,26 @@ void convCase(std::mt19937& rng, const ConvCase& cc, DataType dtype, bool misali
       pre[j * cc.c_out + co] = s;
       scale[j * cc.c_out + co] = mag;
     }
-  std::vector<T> xt(x.size()), wt(w.size()), bt(b.size());
+  std::vector<T> xt(x.size()), wt(w.size()), bt(b.size()), rt(res.size());
   for (std::size_t i = 0; i < x.size(); ++i) xt[i] = fromF<T>(x[i]);
   for (std::size_t i = 0; i < w.size(); ++i) wt[i] = fromF<T>(w[i]);
   for (std::size_t i = 0; i < b.size(); ++i) bt[i] = fromF<T>(b[i]);
-  const std::size_t off = misalign ? 1 : 0;
-  Dev<T> d_x(xt, off), d_w(wt, off), d_b(bt), d_out(cc.m * cc.c_out, off), d_out2(cc.m * cc.c_out, off);
-  Dev<int32_t> d_nb(nb);
+  for (std::size_t i = 0; i < res.size(); ++i) rt[i] = fromF<T>(res[i]);
+  const std::size_t off = o.misalign ? 1 : 0;
+  Dev<T> d_x(xt, off), d_w(wt, off), d_b(bt), d_res(rt), d_out(cc.m * cc.c_out, off), d_out2(cc.m * cc.c_out, off);
+  const bool plan = o.plan && cc.kvol <= kConvPlanMaxOffsets && cc.m > 0;
+  Dev<int32_t> d_nb(nb), d_plan(plan ? convPlanRows(cc.kvol) * cc.m : 0);
+  if (plan && !makePlan(cc.name, nb, cc.kvol, cc.m, &d_plan)) return;
+  const std::size_t ws_bytes = o.workspace ? K::sparseConvWorkspaceSize(cc.m, cc.c_out, cc.kvol) : 0;
+  Dev<char> d_ws(ws_bytes);
   const float alpha = 0.1f;
   for (int act = 0; act < 4; ++act) {
-    if (!with_bias && act != 0) continue;
+    if (!o.bias && act != 0) continue;
     const auto run = [&](T* out) {
-      return K::sparseConv(dtype, d_x.p, cc.n, cc.c_in, d_nb.p, cc.kvol, cc.m, d_w.p, with_bias ? d_b.p : nullptr,
-                           cc.c_out, static_cast<Activation>(act), alpha, out, nullptr, K::sparseConvWorkspaceSize(),
-                           stream);
+      return K::sparseConv(dtype, d_x.p, cc.n, cc.c_in, plan ? d_plan.p : d_nb.p,
+                           plan ? K::MapLayout::kPlan : K::MapLayout::kNeighbors, cc.kvol, cc.m, d_w.p,
+                           o.bias ? d_b.p : nullptr, o.residual ? d_res.p : nullptr, cc.c_out,
+                           static_cast<Activation>(act), alpha, out, o.workspace ? d_ws.p : nullptr, ws_bytes, stream);
     };
     CUDA_OK(run(d_out.p));
     CUDA_OK(run(d_out2.p));
@@ -543,9 +633,10 @@ void convCase(std::mt19937& rng, const ConvCase& cc, DataType dtype, bool misali
       }
     }
     EXPECT(worst_at < 0,
-           "%s (dtype %d, activation %d%s%s): at (m %lld, c %lld) got %g, expected %g (error %.2fx the "
+           "%s (dtype %d, activation %d%s%s%s%s%s): at (m %lld, c %lld) got %g, expected %g (error %.2fx the "
            "tolerance)",
-           cc.name, int(dtype), act, misalign ? ", unaligned" : "", with_bias ? "" : ", no bias",
+           cc.name, int(dtype), act, o.misalign ? ", unaligned" : "", o.bias ? "" : ", no bias",
+           o.residual ? ", residual" : "", plan ? ", plan" : "", o.workspace ? "" : ", no workspace",
            worst_at < 0 ? 0LL : (long long)(worst_at / cc.c_out), worst_at < 0 ? 0LL : (long long)(worst_at % cc.c_out),
            worst_at < 0 ? 0.0 : double(toF(got[worst_at])), worst_at < 0 ? 0.0 : activateRef(pre[worst_at], act, alpha),
            worst);
@@ -560,7 +651,9 @@ void testConv(std::mt19937& rng) {
       {"odd channels 13->67, K=27", 300, 257, 13, 67, 27, MapMode::kRandom, 0.3},
       {"odd channels 67->3, K=125", 500, 300, 67, 3, 125, MapMode::kRandom, 0.1},
       {"channels 1->1, K=27", 100, 90, 1, 1, 27, MapMode::kRandom, 0.5},
+      {"5->16, K=27 (thin input: offsets packed)", 200, 300, 5, 16, 27, MapMode::kRandom, 0.2},
       {"16->16, K=27 (vector loads)", 400, 200, 16, 16, 27, MapMode::kRandom, 0.3},
+      {"24->16, K=27 (8-channel groups across offsets)", 200, 150, 24, 16, 27, MapMode::kRandom, 0.3},
       {"32->33, K=1", 100, 70, 32, 33, 1, MapMode::kRandom, 0.9},
       {"64->128, K=27 (vector loads)", 400, 200, 64, 128, 27, MapMode::kRandom, 0.2},
       {"128->200, K=8 (two channel tiles)", 300, 130, 128, 200, 8, MapMode::kRandom, 0.5},
@@ -575,20 +668,38 @@ void testConv(std::mt19937& rng) {
       {"many tiles 32->64, K=27", 3000, 5000, 32, 64, 27, MapMode::kRandom, 0.15},
   };
   for (const ConvCase& cc : cases) {
-    convCase<float>(rng, cc, DataType::kFloat32, false, true);
-    convCase<__half>(rng, cc, DataType::kFloat16, false, true);
+    for (bool plan : {false, true}) {
+      ConvOptions o;
+      o.plan = plan;
+      o.residual = plan;  // the residual rides along with the plan: both change only the epilogue's rows
+      convCase<float>(rng, cc, DataType::kFloat32, o);
+      convCase<__half>(rng, cc, DataType::kFloat16, o);
+    }
   }
-  // Unaligned pointers (16-byte loads impossible even with C_in % 8 == 0) and a null bias.
+  // Unaligned pointers (16-byte loads impossible even with C_in % 8 == 0), a null bias, and a small grid
+  // without the split workspace (one block per tile) next to the same with it.
   const ConvCase unaligned{"unaligned 16->32, K=27", 300, 200, 16, 32, 27, MapMode::kRandom, 0.3};
-  convCase<__half>(rng, unaligned, DataType::kFloat16, true, true);
-  convCase<float>(rng, unaligned, DataType::kFloat32, true, true);
+  ConvOptions o;
+  o.misalign = true;
+  convCase<__half>(rng, unaligned, DataType::kFloat16, o);
+  convCase<float>(rng, unaligned, DataType::kFloat32, o);
   const ConvCase nobias{"no bias 13->67, K=27", 300, 257, 13, 67, 27, MapMode::kRandom, 0.3};
-  convCase<__half>(rng, nobias, DataType::kFloat16, false, false);
-  convCase<float>(rng, nobias, DataType::kFloat32, false, false);
+  o = ConvOptions{};
+  o.bias = false;
+  convCase<__half>(rng, nobias, DataType::kFloat16, o);
+  convCase<float>(rng, nobias, DataType::kFloat32, o);
+  o.residual = true;
+  o.plan = true;
+  convCase<__half>(rng, nobias, DataType::kFloat16, o);
+  const ConvCase small{"one tile 64->64, K=27", 200, 60, 64, 64, 27, MapMode::kRandom, 0.3};
+  o = ConvOptions{};
+  o.workspace = false;
+  convCase<__half>(rng, small, DataType::kFloat16, o);
 }
 
 // One small case per kernel variant (each block width, vector and 2-byte loads, more offsets than one
-// window, fp32): enough for compute-sanitizer's slow racecheck to see every shared-memory access pattern.
+// window, a plan, a residual, split offsets, fp32): enough for compute-sanitizer's slow racecheck to see every
+// shared-memory access pattern.
 void testConvQuick(std::mt19937& rng) {
   const ConvCase cases[] = {
       {"quick 3->13, K=8", 60, 70, 3, 13, 8, MapMode::kRandom, 0.4},
@@ -598,10 +709,56 @@ void testConvQuick(std::mt19937& rng) {
       {"quick K=300", 50, 70, 8, 16, 300, MapMode::kRandom, 0.02},
   };
   for (const ConvCase& cc : cases) {
-    convCase<float>(rng, cc, DataType::kFloat32, false, true);
-    convCase<__half>(rng, cc, DataType::kFloat16, false, true);
+    convCase<float>(rng, cc, DataType::kFloat32, ConvOptions{});
+    convCase<__half>(rng, cc, DataType::kFloat16, ConvOptions{});
   }
-  convCase<__half>(rng, cases[1], DataType::kFloat16, true, true);
+  ConvOptions o;
+  o.misalign = true;
+  convCase<__half>(rng, cases[1], DataType::kFloat16, o);
+  o = ConvOptions{};
+  o.plan = true;
+  o.residual = true;
+  convCase<__half>(rng, cases[3], DataType::kFloat16, o);
+  convCase<float>(rng, cases[1], DataType::kFloat32, o);
+}
+
+// ConvPlan against its CPU model: several windows, every key width (K = 1 .. above 32 offsets), empty
+// columns, and a kernel volume past the limit refused before anything is enqueued. The conv group checks that
+// convs over a plan compute the map's result.
+void testPlan(std::mt19937& rng) {
+  struct PlanCase {
+    const char* name;
+    int64_t n, m, kvol;
+    MapMode mode;
+    double density;
+  } cases[] = {
+      {"plan K=27, 3 windows", 500, 2 * kConvPlanWindow + 777, 27, MapMode::kRandom, 0.25},
+      {"plan K=27 blocky", 500, 3000, 27, MapMode::kBlocky, 0.6},
+      {"plan K=1", 50, 100, 1, MapMode::kRandom, 0.5},
+      {"plan K=8, one column", 5, 1, 8, MapMode::kRandom, 0.5},
+      {"plan K=125 (4 mask words)", 300, 700, 125, MapMode::kRandom, 0.1},
+      {"plan K=300", 100, 300, 300, MapMode::kRandom, 0.05},
+      {"plan empty map", 10, 200, 27, MapMode::kEmpty, 0.0},
+  };
+  for (const PlanCase& pc : cases) {
+    const auto nb = makeMap(rng, pc.n, pc.m, pc.kvol, pc.mode, pc.density);
+    Dev<int32_t> d_plan(convPlanRows(pc.kvol) * pc.m), d_plan2(convPlanRows(pc.kvol) * pc.m);
+    if (!makePlan(pc.name, nb, pc.kvol, pc.m, &d_plan)) continue;
+    makePlan(pc.name, nb, pc.kvol, pc.m, &d_plan2);
+    EXPECT(sameBits(d_plan.get(), d_plan2.get()), "%s: ConvPlan differs between runs", pc.name);
+  }
+  // M = 0 enqueues nothing; K above kConvPlanMaxOffsets and a short workspace are refused, nothing written.
+  CUDA_OK(K::convPlan(nullptr, 27, 0, nullptr, nullptr, 0, stream));
+  Dev<int32_t> d_nb(std::vector<int32_t>(27 * 10, 1)), d_out(convPlanRows(27) * 10);
+  Dev<char> ws(K::convPlanWorkspaceSize(10, 27));
+  d_out.fill(0x5A);
+  EXPECT(K::convPlan(d_nb.p, kConvPlanMaxOffsets + 1, 10, d_out.p, ws.p, ws.n, stream) == cudaErrorInvalidValue,
+         "ConvPlan accepted K = %lld", (long long)kConvPlanMaxOffsets + 1);
+  EXPECT(K::convPlan(d_nb.p, 27, 10, d_out.p, ws.p, ws.n - 1, stream) == cudaErrorInvalidValue,
+         "ConvPlan accepted a short workspace");
+  const auto untouched = d_out.get();
+  EXPECT(std::all_of(untouched.begin(), untouched.end(), [](int32_t v) { return v == 0x5A5A5A5A; }),
+         "refused ConvPlan calls wrote their output");
 }
 
 // ----------------------------------------------------------------------------------- pool, densify
@@ -731,14 +888,20 @@ void testGraph(std::mt19937& rng) {
   Dev<__half> d_xh(xh), d_wh(wh), d_bh(bh), d_yh(n * c_out), d_pool(m * c_in), d_dense(2 * c_in * 20 * 40 * 36);
   Dev<float> d_xf(xf), d_wf(wf), d_bf(bf), d_yf(m * c_out);
   Dev<char> ws_subm(K::submRulebookWorkspaceSize(n)), ws_rule(K::sparseRulebookWorkspaceSize(n, gr, cap));
+  Dev<int32_t> d_plan(convPlanRows(27) * n);
+  std::vector<__half> rh(n * c_out);
+  for (auto& v : rh) v = __float2half(u(rng));
+  Dev<__half> d_rh(rh);
+  Dev<char> ws_plan(K::convPlanWorkspaceSize(n, 27)), ws_conv(K::sparseConvWorkspaceSize(n, c_out, 27));
   const auto enqueue = [&]() {
     CUDA_OK(K::submRulebook(d_idx.p, n, gs, d_subm.p, ws_subm.p, ws_subm.n, stream));
-    CUDA_OK(K::sparseConv(DataType::kFloat16, d_xh.p, n, c_in, d_subm.p, 27, n, d_wh.p, d_bh.p, c_out,
-                          Activation::kRelu, 0.0f, d_yh.p, nullptr, 0, stream));
+    CUDA_OK(K::convPlan(d_subm.p, 27, n, d_plan.p, ws_plan.p, ws_plan.n, stream));
+    CUDA_OK(K::sparseConv(DataType::kFloat16, d_xh.p, n, c_in, d_plan.p, K::MapLayout::kPlan, 27, n, d_wh.p, d_bh.p,
+                          d_rh.p, c_out, Activation::kRelu, 0.0f, d_yh.p, ws_conv.p, ws_conv.n, stream));
     CUDA_OK(K::sparseRulebook(d_idx.p, n, gr, cap, d_out_idx.p, d_nb.p, d_count.p, d_count.p + 1, ws_rule.p, ws_rule.n,
                               stream));
-    CUDA_OK(K::sparseConv(DataType::kFloat32, d_xf.p, n, c_in, d_nb.p, 27, m, d_wf.p, d_bf.p, c_out,
-                          Activation::kLeakyRelu, 0.1f, d_yf.p, nullptr, 0, stream));
+    CUDA_OK(K::sparseConv(DataType::kFloat32, d_xf.p, n, c_in, d_nb.p, K::MapLayout::kNeighbors, 27, m, d_wf.p, d_bf.p,
+                          nullptr, c_out, Activation::kLeakyRelu, 0.1f, d_yf.p, nullptr, 0, stream));
     CUDA_OK(K::inverseRulebook(d_nb.p, 27, m, n, d_inv.p, nullptr, 0, stream));
     CUDA_OK(K::sparseMaxPool(DataType::kFloat16, d_xh.p, n, c_in, d_nb.p, 27, m, d_pool.p, nullptr, 0, stream));
     CUDA_OK(K::densify(DataType::kFloat16, d_xh.p, d_idx.p, n, c_in, 3, sa.spatial_shape.data(), 2, d_dense.p, nullptr,
@@ -807,12 +970,35 @@ void untrustedConvCase(std::mt19937& rng, const char* name, DataType dtype, int6
   const std::vector<int32_t> clean = poison(rng, &nb, n);
   Dev<T> d_x(x), d_w(w), d_b(b), d_out(m * c_out), d_ref(m * c_out);
   Dev<int32_t> d_nb(nb), d_clean(clean);
-  CUDA_OK(K::sparseConv(dtype, d_x.p, n, c_in, d_nb.p, kvol, m, d_w.p, d_b.p, c_out, Activation::kNone, 0.0f, d_out.p,
-                        nullptr, 0, stream));
-  CUDA_OK(K::sparseConv(dtype, d_x.p, n, c_in, d_clean.p, kvol, m, d_w.p, d_b.p, c_out, Activation::kNone, 0.0f,
-                        d_ref.p, nullptr, 0, stream));
+  const auto conv = [&](const int32_t* map, K::MapLayout layout, T* out) {
+    CUDA_OK(K::sparseConv(dtype, d_x.p, n, c_in, map, layout, kvol, m, d_w.p, d_b.p, nullptr, c_out, Activation::kNone,
+                          0.0f, out, nullptr, 0, stream));
+  };
+  conv(d_nb.p, K::MapLayout::kNeighbors, d_out.p);
+  conv(d_clean.p, K::MapLayout::kNeighbors, d_ref.p);
   EXPECT(sameBits(d_out.get(), d_ref.get()), "%s (dtype %d): entries outside [0, N) were not treated as -1", name,
          int(dtype));
+  if (m == 0) return;
+  // The plan of the poisoned map: its masks list the poisoned entries too, which may shift how the reduction
+  // packs offsets (so the bits may differ), but nothing is read through them.
+  Dev<int32_t> d_plan(convPlanRows(kvol) * m);
+  Dev<char> ws(K::convPlanWorkspaceSize(m, kvol));
+  CUDA_OK(K::convPlan(d_nb.p, kvol, m, d_plan.p, ws.p, ws.n, stream));
+  conv(d_plan.p, K::MapLayout::kPlan, d_out.p);
+  const auto got = d_out.get(), ref = d_ref.get();
+  double worst = 0.0, top = 1.0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    worst = std::max(worst, std::abs(double(toF(got[i])) - double(toF(ref[i]))));
+    top = std::max(top, std::abs(double(toF(ref[i]))));
+  }
+  EXPECT(worst <= (dtype == DataType::kFloat16 ? 2e-3 : 1e-5) * top,
+         "%s (dtype %d): the plan of a poisoned map gives %g off the clean map's result", name, int(dtype), worst);
+  // A plan of garbage (any permutation entry, mask and map entry): in-bounds, whatever it computes.
+  std::vector<int32_t> garbage(convPlanRows(kvol) * m);
+  for (int32_t& v : garbage) v = static_cast<int32_t>(rng());
+  Dev<int32_t> d_garbage(garbage);
+  conv(d_garbage.p, K::MapLayout::kPlan, d_out.p);
+  syncStream();
 }
 
 template <typename T>
@@ -875,9 +1061,10 @@ int main(int argc, char** argv) {
     bool by_default;  // conv_quick repeats a subset of conv, for racecheck
   };
   const Group groups[] = {
-      {"subm", testSubm, true},       {"sparse", testSparse, true},         {"bound", testSortBound, true},
-      {"conv", testConv, true},       {"conv_quick", testConvQuick, false}, {"pool", testPool, true},
-      {"densify", testDensify, true}, {"untrusted", testUntrusted, true},   {"graph", testGraph, true}};
+      {"subm", testSubm, true},  {"sparse", testSparse, true},         {"bound", testSortBound, true},
+      {"conv", testConv, true},  {"conv_quick", testConvQuick, false}, {"pool", testPool, true},
+      {"plan", testPlan, true},  {"densify", testDensify, true},       {"untrusted", testUntrusted, true},
+      {"graph", testGraph, true}};
   for (int i = 1; i < argc; ++i)
     if (std::none_of(std::begin(groups), std::end(groups),
                      [&](const Group& g) { return argv[i] == std::string(g.name); })) {

@@ -5,6 +5,7 @@
 // the overflow report (an error at run time; nothing in the build phase; a device print, no trap, under
 // capture) and that the read-back leaves another thread's global-mode capture alone.
 // Exits 77 (CTest: skipped) where no CUDA device is present.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "plugin_test_util.h"
 #include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/workspace.h"
 
 using namespace nvinfer1;
 using namespace sparsetrt_test;
@@ -135,13 +137,51 @@ int main() {
       ptrs.push_back(d_bias.p);
     }
     EXPECT(run(conv, ins, {plain(DataType::kFLOAT, {n, c_out})}, ptrs, {out_p.p}) == 0, "SparseConv enqueue");
-    CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p), 27, n,
-                          d_weight.p, with_bias ? d_bias.p : nullptr, c_out, sparsetrt::Activation::kLeakyRelu, 0.1f,
-                          out_k.p, nullptr, 0, nullptr));
+    CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p),
+                          K::MapLayout::kNeighbors, 27, n, d_weight.p, with_bias ? d_bias.p : nullptr, nullptr, c_out,
+                          sparsetrt::Activation::kLeakyRelu, 0.1f, out_k.p, nullptr, 0, nullptr));
     CUDA_OK(cudaDeviceSynchronize());
     EXPECT(out_p.get<float>(n * c_out) == out_k.get<float>(n * c_out),
            with_bias ? "SparseConv (bias) plugin == kernel" : "SparseConv (no bias) plugin == kernel");
     delete conv;
+  }
+
+  // ConvPlan of that map == kernel; then SparseConv (fp16: the tensor-core path, with its split workspace) over the
+  // plan with a residual == kernel.
+  {
+    Fields no_attrs{};
+    IPluginV3* planner = make("ConvPlan", no_attrs);
+    const int64_t rows = sparsetrt::convPlanRows(27);
+    Buffer plan_p(rows * n * 4), plan_k(rows * n * 4), ws_plan(K::convPlanWorkspaceSize(n, 27));
+    EXPECT(run(planner, {plain(DataType::kINT32, {27, n})}, {plain(DataType::kINT32, {rows, n})}, {map_k.p},
+               {plan_p.p}) == 0,
+           "ConvPlan enqueue");
+    CUDA_OK(K::convPlan(static_cast<int32_t*>(map_k.p), 27, n, static_cast<int32_t*>(plan_k.p), ws_plan.p,
+                        ws_plan.bytes, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    EXPECT(plan_p.get<int32_t>(rows * n) == plan_k.get<int32_t>(rows * n), "ConvPlan plugin == kernel");
+    std::vector<__half> fh(n * c_in), wh(c_out * 27 * c_in), bh(c_out), rh(n * c_out);
+    for (std::size_t i = 0; i < fh.size(); ++i) fh[i] = __float2half(feats[i]);
+    for (std::size_t i = 0; i < wh.size(); ++i) wh[i] = __float2half(weight[i]);
+    for (std::size_t i = 0; i < bh.size(); ++i) bh[i] = __float2half(bias[i]);
+    for (__half& v : rh) v = __float2half(u(rng));
+    Buffer d_fh(fh), d_wh(wh), d_bh(bh), d_rh(rh), out_p(n * c_out * 2), out_k(n * c_out * 2);
+    Buffer ws_conv(K::sparseConvWorkspaceSize(n, c_out, 27));
+    IPluginV3* conv = make("SparseConv", cf);
+    EXPECT(run(conv,
+               {plain(DataType::kHALF, {n, c_in}), plain(DataType::kINT32, {rows, n}),
+                plain(DataType::kHALF, {c_out, 27, c_in}), plain(DataType::kHALF, {c_out}),
+                plain(DataType::kHALF, {n, c_out})},
+               {plain(DataType::kHALF, {n, c_out})}, {d_fh.p, plan_k.p, d_wh.p, d_bh.p, d_rh.p}, {out_p.p}) == 0,
+           "SparseConv (plan, residual) enqueue");
+    CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat16, d_fh.p, n, c_in, static_cast<int32_t*>(plan_k.p),
+                          K::MapLayout::kPlan, 27, n, d_wh.p, d_bh.p, d_rh.p, c_out, sparsetrt::Activation::kLeakyRelu,
+                          0.1f, out_k.p, ws_conv.p, ws_conv.bytes, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    EXPECT(out_p.get<uint16_t>(n * c_out) == out_k.get<uint16_t>(n * c_out),
+           "SparseConv (plan, residual) plugin == kernel");
+    delete conv;
+    delete planner;
   }
 
   // SparseRulebook (k3 s2 p1, batch 2): outputs sized for the declared bound, as TensorRT allocates them.
@@ -360,9 +400,9 @@ int main() {
       const PluginTensorDesc out_desc = plain(DataType::kFLOAT, {n, c_out});
       EXPECT(runtime(restored)->enqueue(ins.data(), &out_desc, in_ptrs, out_ptrs, nullptr, nullptr) == 0,
              "deserialized SparseConv enqueue");
-      CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p), 27, n,
-                            d_weight.p, d_bias.p, c_out, sparsetrt::Activation::kLeakyRelu, 0.1f, out_k.p, nullptr, 0,
-                            nullptr));
+      CUDA_OK(K::sparseConv(sparsetrt::DataType::kFloat32, d_feats.p, n, c_in, static_cast<int32_t*>(map_k.p),
+                            K::MapLayout::kNeighbors, 27, n, d_weight.p, d_bias.p, nullptr, c_out,
+                            sparsetrt::Activation::kLeakyRelu, 0.1f, out_k.p, nullptr, 0, nullptr));
       CUDA_OK(cudaDeviceSynchronize());
       EXPECT(out_r.get<float>(n * c_out) == out_k.get<float>(n * c_out), "deserialized SparseConv adds its bias");
       delete restored;

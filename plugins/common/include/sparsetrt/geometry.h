@@ -31,6 +31,9 @@ struct RulebookGeometry {
   int32_t padding[kMaxSpatialDims];  // for kSubmanifold: the centring padding (kernel / 2) * dilation
   int32_t dilation[kMaxSpatialDims];
   int32_t kernel_volume;  // product of kernel
+  // Regular / transposed: the batch size B (indices[:, 0] in [0, B)), which bounds the output keys' bits;
+  // 0 when unknown (then 31 bits, any non-negative int32). Unused for kSubmanifold.
+  int32_t batch_size;
   // A 1x1 kernel that maps every site to itself: the rulebook is the identity in input row order,
   // exactly as the CPU reference builds it (exporter/backend/rulebook.py).
   bool pointwise;

@@ -22,6 +22,9 @@ struct OpSpec {
   const char* version;  // the plugin version: the schema's since_version as a string
   const FieldSpec* fields;
   std::size_t num_fields;
+  // The schema's previous_versions (at most one here): older files and engines name it, and the plugin library
+  // registers a creator for it too (the op's later additions are optional, so one plugin serves both).
+  const char* previous_version = nullptr;
 };
 
 // The ONNX domain, which TensorRT's parser also uses as the plugin namespace.
@@ -69,7 +72,8 @@ inline constexpr OpSpec kOps[] = {
     {"SubmRulebook", "1", kSubmRulebookFields, countOf(kSubmRulebookFields)},
     {"SparseRulebook", "1", kSparseRulebookFields, countOf(kSparseRulebookFields)},
     {"InverseRulebook", "1", nullptr, 0},
-    {"SparseConv", "1", kSparseConvFields, countOf(kSparseConvFields)},
+    {"ConvPlan", "2", nullptr, 0},
+    {"SparseConv", "2", kSparseConvFields, countOf(kSparseConvFields), "1"},
     {"SparseMaxPool", "1", nullptr, 0},
     {"Densify", "1", kDensifyFields, countOf(kDensifyFields)},
 };

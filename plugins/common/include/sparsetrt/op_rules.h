@@ -43,12 +43,15 @@ struct CrossRule {
   std::size_t num_terms;
 };
 
-// An input's symbolic shape: dims named alike must agree; "1+D" is 1 + len(spatial_shape).
+// An input's symbolic shape: dims named alike must agree; "1+D" is 1 + len(spatial_shape); "A|B" is
+// either expression (terms joined by "+": an integer, a dim name, ceil(NAME/INTEGER)).
 struct InputShape {
   const char* name;
   bool optional;
   const char* const* dims;
   std::size_t rank;
+  const int64_t* max_dims;  // an upper bound per dim, -1 for none (nullptr: no bounds)
+  const char* requires;     // another input that must be given whenever this one is (or nullptr)
 };
 
 struct OpRules {
@@ -78,12 +81,15 @@ inline constexpr const char* kSparseRulebookRuleTerms7[] = {"batch_size", "outpu
 inline constexpr const char* kSparseRulebook_indices_dims[] = {"N", "1+D"};
 inline constexpr const char* kInverseRulebook_neighbors_dims[] = {"K", "M"};
 inline constexpr const char* kInverseRulebook_indices_dims[] = {"N", "1+D"};
+inline constexpr const char* kConvPlan_neighbors_dims[] = {"K", "M"};
+inline constexpr int64_t kConvPlan_neighbors_max_dims[] = {1024, -1};
 inline constexpr int64_t kSparseConv_activation_values[] = {0, 1, 2, 3};
 inline constexpr const char* kSparseConv_activation_names[] = {"none", "relu", "leaky_relu", "sigmoid"};
 inline constexpr const char* kSparseConv_features_dims[] = {"N", "C_in"};
-inline constexpr const char* kSparseConv_neighbors_dims[] = {"K", "M"};
+inline constexpr const char* kSparseConv_neighbors_dims[] = {"K|K+1+ceil(K/32)", "M"};
 inline constexpr const char* kSparseConv_weight_dims[] = {"C_out", "K", "C_in"};
 inline constexpr const char* kSparseConv_bias_dims[] = {"C_out"};
+inline constexpr const char* kSparseConv_residual_dims[] = {"M", "C_out"};
 inline constexpr const char* kSparseMaxPool_features_dims[] = {"N", "C"};
 inline constexpr const char* kSparseMaxPool_neighbors_dims[] = {"K", "M"};
 inline constexpr const char* kDensifyRuleTerms0[] = {"spatial_shape"};
@@ -102,7 +108,7 @@ inline constexpr CrossRule kSubmRulebookRules[] = {
     {RuleKind::kReach, "kernel_size", "every coordinate a kernel forms fits int32", 2147483647, kSubmRulebookRuleTerms2, 4},
 };
 inline constexpr InputShape kSubmRulebookInputs[] = {
-    {"indices", false, kSubmRulebook_indices_dims, 2},
+    {"indices", false, kSubmRulebook_indices_dims, 2, nullptr, nullptr},
 };
 inline constexpr ValueRule kSparseRulebookValues[] = {
     {"spatial_shape", LengthRule::kRange, 1, 4, true, 1, false, 0, nullptr, nullptr, 0, nullptr, 0, false},
@@ -126,25 +132,29 @@ inline constexpr CrossRule kSparseRulebookRules[] = {
     {RuleKind::kProduct, "batch_size", "the range of the output's site keys (batch x output grid)", 4611686018427387903, kSparseRulebookRuleTerms7, 2},
 };
 inline constexpr InputShape kSparseRulebookInputs[] = {
-    {"indices", false, kSparseRulebook_indices_dims, 2},
+    {"indices", false, kSparseRulebook_indices_dims, 2, nullptr, nullptr},
 };
 inline constexpr InputShape kInverseRulebookInputs[] = {
-    {"neighbors", false, kInverseRulebook_neighbors_dims, 2},
-    {"indices", false, kInverseRulebook_indices_dims, 2},
+    {"neighbors", false, kInverseRulebook_neighbors_dims, 2, nullptr, nullptr},
+    {"indices", false, kInverseRulebook_indices_dims, 2, nullptr, nullptr},
+};
+inline constexpr InputShape kConvPlanInputs[] = {
+    {"neighbors", false, kConvPlan_neighbors_dims, 2, kConvPlan_neighbors_max_dims, nullptr},
 };
 inline constexpr ValueRule kSparseConvValues[] = {
     {"activation", LengthRule::kAny, 0, 0, false, 0, false, 0, kSparseConv_activation_values, kSparseConv_activation_names, 4, nullptr, 0, false},
     {"alpha", LengthRule::kAny, 0, 0, false, 0, false, 0, nullptr, nullptr, 0, nullptr, 0, true},
 };
 inline constexpr InputShape kSparseConvInputs[] = {
-    {"features", false, kSparseConv_features_dims, 2},
-    {"neighbors", false, kSparseConv_neighbors_dims, 2},
-    {"weight", false, kSparseConv_weight_dims, 3},
-    {"bias", true, kSparseConv_bias_dims, 1},
+    {"features", false, kSparseConv_features_dims, 2, nullptr, nullptr},
+    {"neighbors", false, kSparseConv_neighbors_dims, 2, nullptr, nullptr},
+    {"weight", false, kSparseConv_weight_dims, 3, nullptr, nullptr},
+    {"bias", true, kSparseConv_bias_dims, 1, nullptr, nullptr},
+    {"residual", true, kSparseConv_residual_dims, 2, nullptr, "bias"},
 };
 inline constexpr InputShape kSparseMaxPoolInputs[] = {
-    {"features", false, kSparseMaxPool_features_dims, 2},
-    {"neighbors", false, kSparseMaxPool_neighbors_dims, 2},
+    {"features", false, kSparseMaxPool_features_dims, 2, nullptr, nullptr},
+    {"neighbors", false, kSparseMaxPool_neighbors_dims, 2, nullptr, nullptr},
 };
 inline constexpr ValueRule kDensifyValues[] = {
     {"spatial_shape", LengthRule::kRange, 1, 4, true, 1, false, 0, nullptr, nullptr, 0, nullptr, 0, false},
@@ -155,15 +165,16 @@ inline constexpr CrossRule kDensifyRules[] = {
     {RuleKind::kProduct, "batch_size", "the range of the site keys (batch x grid)", 4611686018427387903, kDensifyRuleTerms1, 2},
 };
 inline constexpr InputShape kDensifyInputs[] = {
-    {"features", false, kDensify_features_dims, 2},
-    {"indices", false, kDensify_indices_dims, 2},
+    {"features", false, kDensify_features_dims, 2, nullptr, nullptr},
+    {"indices", false, kDensify_indices_dims, 2, nullptr, nullptr},
 };
 
 inline constexpr OpRules kOpRules[] = {
     {"SubmRulebook", kSubmRulebookValues, 3, kSubmRulebookRules, 3, kSubmRulebookInputs, 1},
     {"SparseRulebook", kSparseRulebookValues, 9, kSparseRulebookRules, 8, kSparseRulebookInputs, 1},
     {"InverseRulebook", nullptr, 0, nullptr, 0, kInverseRulebookInputs, 2},
-    {"SparseConv", kSparseConvValues, 2, nullptr, 0, kSparseConvInputs, 4},
+    {"ConvPlan", nullptr, 0, nullptr, 0, kConvPlanInputs, 1},
+    {"SparseConv", kSparseConvValues, 2, nullptr, 0, kSparseConvInputs, 5},
     {"SparseMaxPool", nullptr, 0, nullptr, 0, kSparseMaxPoolInputs, 2},
     {"Densify", kDensifyValues, 2, kDensifyRules, 2, kDensifyInputs, 2},
 };

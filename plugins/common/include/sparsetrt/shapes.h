@@ -30,9 +30,12 @@ Dims submRulebookOutput(const std::string& node, const SubmRulebookAttrs& a, con
 std::vector<Dims> sparseRulebookOutputs(const std::string& node, const SparseRulebookAttrs& a, const Dims& indices);
 // [K, N]
 Dims inverseRulebookOutput(const std::string& node, const Dims& neighbors, const Dims& indices);
-// [M, C_out]; bias may be null (the optional input absent).
+// [K + 1 + ceil(K/32), M] (a ConvPlan of neighbors [K, M]; K must be at most kConvPlanMaxOffsets)
+Dims convPlanOutput(const std::string& node, const Dims& neighbors);
+// [M, C_out]. `neighbors` is the map [K, M] or its ConvPlan [convPlanRows(K), M] (K = weight dim 1); bias and
+// residual may be null (the optional inputs absent); a residual needs a bias.
 Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
-                      const Dims* bias);
+                      const Dims* bias, const Dims* residual = nullptr);
 // [M, C]
 Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors);
 // [batch_size, C, *spatial_shape]

@@ -60,6 +60,18 @@ SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGe
 // Key bits the output keys of `g` occupy: a key is batch * prod(out_shape) + linear site with batch < 2^31.
 int sparseRulebookSortBits(const RulebookGeometry& g);
 
+// ConvPlan (kernels.h): its output has convPlanRows(K) = K + 1 + ceil(K / 32) rows of M int32 (the permuted
+// map, the permutation, the column masks). Columns are reordered within windows of kConvPlanWindow, for
+// kernel volumes up to kConvPlanMaxOffsets. Its workspace: the column masks in map order (ceil(K/32) x M words).
+constexpr int64_t kConvPlanWindow = 4096;
+constexpr int64_t kConvPlanMaxOffsets = 1024;
+int64_t convPlanRows(int64_t kernel_volume);
+struct ConvPlanWorkspace {
+  std::size_t masks_offset = 0;  // uint32 [ceil(K/32), M]
+  std::size_t bytes = 0;
+};
+ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume);
+
 // An upper bound on the temp storage of CUB's cub::DeviceRadixSort::SortKeys over a DoubleBuffer of
 // `num_items` uint64 keys (int item count) and bits [0, key_bits), derived from CUB's onesweep dispatch
 // (workspace.cpp says how). The assumptions it rests on are these constants; the kernel library

@@ -7,6 +7,7 @@
 // fragment layouts; any other instruction stops the kernel with an error that names it.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 
@@ -44,6 +45,16 @@ Operand in(const char* c, const T& x) {
 }
 
 void execute(const char* text, std::initializer_list<Operand> outputs, std::initializer_list<Operand> inputs);
+
+// Warp-level instructions executed since the last resetCounts(), over all kernels and threads: what a GPU's
+// profiler would count as executed warp instructions (one per warp, however many lanes take part). The work
+// counter (benchmarks/bench_work.py) checks its model of the tensor-core conv's tiling against these.
+struct InstructionCounts {
+  uint64_t mma;       // mma.sync.aligned.m16n8k16: 16 x 8 x 16 multiply-adds each
+  uint64_t ldmatrix;  // ldmatrix.sync.aligned.m8n8 (x1, x2 or x4)
+};
+InstructionCounts counts();
+void resetCounts();
 
 }  // namespace ptx
 }  // namespace cpu

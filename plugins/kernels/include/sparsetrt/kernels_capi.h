@@ -20,6 +20,8 @@ SPT_API int spt_abi_version();      // bumped when a signature changes
 SPT_API const char* spt_backend();  // "cuda" or "cpu"
 SPT_API const char* spt_last_error();
 SPT_API int spt_device_name(char* buffer, int size);
+// The device's compute capability and multiprocessor count (what sparseConvSplits is given).
+SPT_API int spt_device_info(int32_t* major, int32_t* minor, int32_t* multiprocessors);
 
 SPT_API int spt_malloc(void** ptr, std::size_t bytes);
 SPT_API int spt_free(void* ptr);
@@ -29,6 +31,14 @@ SPT_API int spt_synchronize();
 // Device time since the last spt_timer_reset (CUDA events; the CPU backend's are wall-clock), milliseconds.
 SPT_API int spt_timer_reset();
 SPT_API int spt_timer_elapsed(float* ms);
+// Device time of the last op's kernels, milliseconds: CUDA events on the default stream right around them (after
+// the op's workspace is allocated; a rulebook's read-back included). -1 when the op failed.
+SPT_API int spt_last_op_ms(float* ms);
+// The CPU backend's count of executed warp instructions since the last reset, over all kernels:
+// counts_host[0] = mma.sync m16n8k16, counts_host[1] = ldmatrix (sparsetrt_cpu/ptx.h). A GPU library has no
+// such counter: it returns cudaErrorNotSupported (profile it with Nsight Compute instead).
+SPT_API int spt_instruction_counts(uint64_t* counts_host);
+SPT_API int spt_instruction_counts_reset();
 
 // SubmRulebook: neighbors [K, N].
 SPT_API int spt_subm_rulebook(const int32_t* indices, int64_t n, int32_t ndim, const int32_t* spatial_shape,
@@ -50,10 +60,14 @@ SPT_API int spt_sparse_rulebook(const int32_t* indices, int64_t n, int32_t ndim,
 SPT_API int spt_inverse_rulebook(const int32_t* neighbors, int64_t kernel_volume, int64_t num_out, int64_t num_in,
                                  int32_t* inverse);
 
-// dtype: 0 float32, 1 float16 (sparsetrt::DataType).
-SPT_API int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in, const int32_t* neighbors,
-                            int64_t kernel_volume, int64_t m, const void* weight, const void* bias, int64_t c_out,
-                            int32_t activation, float alpha, void* out);
+// ConvPlan: plan [K + 1 + ceil(K/32), M] of neighbors [K, M] (sparsetrt/kernels.h).
+SPT_API int spt_conv_plan(const int32_t* neighbors, int64_t kernel_volume, int64_t m, int32_t* plan);
+
+// dtype: 0 float32, 1 float16 (sparsetrt::DataType). map: neighbors [K, M] (layout 0) or its ConvPlan
+// (layout 1). bias and residual may be null. The split workspace is allocated at sparseConvWorkspaceSize.
+SPT_API int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int64_t c_in, const int32_t* map,
+                            int32_t layout, int64_t kernel_volume, int64_t m, const void* weight, const void* bias,
+                            const void* residual, int64_t c_out, int32_t activation, float alpha, void* out);
 SPT_API int spt_sparse_max_pool(int32_t dtype, const void* features, int64_t n, int64_t channels,
                                 const int32_t* neighbors, int64_t kernel_volume, int64_t m, void* out);
 SPT_API int spt_densify(int32_t dtype, const void* features, const int32_t* indices, int64_t n, int64_t channels,
