@@ -155,6 +155,36 @@ class _Densify(Function):
         return _typed(out, _dtype_of(features), [int(batch_size), None, *spatial_shape])
 
 
+class _UniqueSites(Function):
+    @staticmethod
+    def forward(ctx, indices):
+        with _untraced():
+            unique, inverse, counts = backend_ops.unique_rows(indices.to(torch.int32))
+            return unique, inverse, counts, torch.tensor(unique.shape[0], dtype=torch.int32)
+
+    @staticmethod
+    def symbolic(g, indices):
+        unique, inverse, counts, num_out = _node(g, "UniqueSites", [indices], {}, outputs=4)
+        _typed(unique, torch.int32, [None, None])
+        _typed(inverse, torch.int32, [None])
+        _typed(counts, torch.int32, [None])
+        _typed(num_out, torch.int32, [])
+        return unique, inverse, counts, num_out
+
+
+class _SegmentReduce(Function):
+    @staticmethod
+    def forward(ctx, features, segments, init, reduction):
+        with _untraced():
+            return backend_ops.segment_reduce(features, segments, init, reduction)
+
+    @staticmethod
+    def symbolic(g, features, segments, init, reduction):
+        attrs = {"reduction": backend_ops.SEGMENT_REDUCTIONS.index(reduction)}
+        out = _node(g, "SegmentReduce", [features, segments, init], attrs)
+        return _typed(out, _dtype_of(features), [None, None])
+
+
 def _is_none(value) -> bool:
     return value.node().mustBeNone() if hasattr(value, "node") else value is None
 
@@ -221,3 +251,15 @@ def traced_max_pool(features: torch.Tensor, neighbors: torch.Tensor) -> torch.Te
 
 def traced_densify(features: torch.Tensor, indices: torch.Tensor, spatial_shape: list[int], batch_size: int):
     return _Densify.apply(features, indices, [int(s) for s in spatial_shape], int(batch_size))
+
+
+def traced_unique_sites(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(unique [M, K], inverse [N], counts [M])``, int32, from one recorded UniqueSites node."""
+    unique, inverse, counts, _ = _UniqueSites.apply(indices.to(torch.int32))
+    return unique, inverse, counts
+
+
+def traced_segment_reduce(
+    features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: str = "sum"
+) -> torch.Tensor:
+    return _SegmentReduce.apply(features, segments.to(torch.int32), init.to(features.dtype), reduction)

@@ -201,6 +201,10 @@ class ReferenceSession:
                 outs = kernels.sparse_max_pool(ins[0], ins[1], pairs)
             elif kind == "Densify":
                 outs = kernels.densify(ins[0], ins[1], attrs)
+            elif kind == "UniqueSites":
+                outs = kernels.unique_sites(ins[0])
+            elif kind == "SegmentReduce":
+                outs = kernels.segment_reduce(ins[0], ins[1], ins[2], attrs)
             else:  # pragma: no cover - _check_custom refused it already
                 raise ValueError(f"no reference kernel for {kind}")
         for name, value in zip(node.output, outs, strict=True):
