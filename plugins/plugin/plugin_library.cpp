@@ -5,10 +5,12 @@
 
 #include "ops/densify/densify_plugin.h"
 #include "ops/inverse_rulebook/inverse_rulebook_plugin.h"
+#include "ops/segment_reduce/segment_reduce_plugin.h"
 #include "ops/sparse_conv/sparse_conv_plugin.h"
 #include "ops/sparse_max_pool/sparse_max_pool_plugin.h"
 #include "ops/sparse_rulebook/sparse_rulebook_plugin.h"
 #include "ops/subm_rulebook/subm_rulebook_plugin.h"
+#include "ops/unique_sites/unique_sites_plugin.h"
 #include "plugin_base.h"
 
 #define SPARSETRT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -24,8 +26,11 @@ SPARSETRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& 
   static Creator<SparseConvPlugin> conv;
   static Creator<SparseMaxPoolPlugin> pool;
   static Creator<DensifyPlugin> densify;
+  static Creator<UniqueSitesPlugin> unique;
+  static Creator<SegmentReducePlugin> segment;
   // Schema order (op_fields.h kOps); the contract test checks every op has a creator.
-  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm, &sparse, &inverse, &conv, &pool, &densify};
+  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm, &sparse,  &inverse, &conv,
+                                                                &pool, &densify, &unique,  &segment};
   nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
   return creators;
 }

@@ -35,7 +35,10 @@ std::vector<std::string> serialized(IPluginV3* plugin) {
 
 // Plugin state serialized next to the attributes (plugin_base.h): SparseConv's bias, the rulebooks' workspace N.
 std::size_t stateFields(const std::string& op) {
-  return op == "SparseConv" || op == "SubmRulebook" || op == "SparseRulebook" ? 1 : 0;
+  return op == "SparseConv" || op == "SubmRulebook" || op == "SparseRulebook" || op == "UniqueSites" ||
+                 op == "SegmentReduce"
+             ? 1
+             : 0;
 }
 
 // The value of one serialized INT32 field, or `missing`.

@@ -59,6 +59,10 @@ inline constexpr FieldSpec kDensifyFields[] = {
     {"batch_size", FieldType::kInt32},
 };
 
+inline constexpr FieldSpec kSegmentReduceFields[] = {
+    {"reduction", FieldType::kInt32},
+};
+
 template <std::size_t N>
 constexpr std::size_t countOf(const FieldSpec (&)[N]) {
   return N;
@@ -72,6 +76,8 @@ inline constexpr OpSpec kOps[] = {
     {"SparseConv", "1", kSparseConvFields, countOf(kSparseConvFields)},
     {"SparseMaxPool", "1", nullptr, 0},
     {"Densify", "1", kDensifyFields, countOf(kDensifyFields)},
+    {"UniqueSites", "1", nullptr, 0},
+    {"SegmentReduce", "1", kSegmentReduceFields, countOf(kSegmentReduceFields)},
 };
 
 inline constexpr std::size_t kNumOps = sizeof(kOps) / sizeof(kOps[0]);
