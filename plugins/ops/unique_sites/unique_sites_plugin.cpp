@@ -6,12 +6,6 @@
 namespace sparsetrt {
 namespace plugin {
 
-namespace {
-// M's auto-tuning value: a constant, because N is often a sum of size tensors (a concatenation of strided
-// stages' outputs) and the auto-tuning formula may not depend on size tensors.
-constexpr int64_t kOptRows = int64_t{1} << 16;
-}  // namespace
-
 NoAttrs UniqueSitesPlugin::parse(const std::string& node, const std::vector<FieldView>& fields) {
   return parseNoAttrs(kName, node, fields);
 }
@@ -37,7 +31,10 @@ int32_t UniqueSitesPlugin::getOutputShapes(const nvinfer1::DimsExprs* inputs, in
     if (nb_outputs != kNbOutputs || inputs[0].nbDims != 2)
       throw ShapeError(context() + ", input 'indices': must be [N, K] (rank 2)");
     const nvinfer1::IDimensionExpr* n = inputs[0].d[0];
-    const nvinfer1::IDimensionExpr* m = builder.declareSizeTensor(3, *builder.constant(kOptRows), *n);
+    // Auto-tuned and bounded at N: the optimization value must lie inside [min, max] of M's range (a constant
+    // above N fails the build: TensorRT-RTX 1.7), and N may itself be a sum of size tensors (a concatenation of
+    // strided stages' outputs), which TensorRT accepts here.
+    const nvinfer1::IDimensionExpr* m = builder.declareSizeTensor(3, *n, *n);
     if (m == nullptr) throw ShapeError(context() + ": TensorRT refused the size tensor num_out");
     outputs[0].nbDims = 2;
     outputs[0].d[0] = m;
