@@ -25,6 +25,10 @@ DEFAULT_OPSET = 17
 VOXEL_AXIS = "num_voxels"
 
 
+def _detached(value: Any) -> Any:
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value
+
+
 @contextlib.contextmanager
 def _reset_options() -> Iterator[None]:
     try:
@@ -42,13 +46,23 @@ def _default_dynamic_axes(args: Sequence[Any], input_names: list[str]) -> dict[s
     return axes
 
 
+def _feed(args: tuple[Any, ...], names: list[str]) -> dict[str, Any]:
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    return {n: t.detach().cpu().clone().numpy() for n, t in zip(names, tensors, strict=False)}
+
+
 def _verification_frames(
-    model: nn.Module, args: tuple[Any, ...], input_names: list[str], dynamic_axes: dict[str, dict[int, str]]
+    model: nn.Module,
+    args: tuple[Any, ...],
+    input_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    run_example: bool = False,
 ) -> list[tuple[str, dict[str, Any], list[Any]]]:
     """(what, feed, PyTorch's outputs) for the tracing example and, where inputs have a dynamic dim 0, for a
     subset of its rows (every fourth dropped): a value the trace baked in (a count computed in Python) shows
     there. PyTorch runs first, on copies (a forward may modify its inputs in place); a subset the model itself
-    refuses is not used."""
+    refuses is not used. The tracing example's outputs are left empty unless ``run_example``: the trace computes
+    them (our ops run the reference backend while they are recorded), and export takes them from there."""
     frames = []
     names = [n for n, a in zip(input_names, (a for a in args if isinstance(a, torch.Tensor)), strict=False)]
     rows = {n for n in names if 0 in dynamic_axes.get(n, {})}
@@ -58,6 +72,9 @@ def _verification_frames(
     if len(sizes) == 1 and (n := sizes.pop()) >= 4:
         variants.append(("a subset of the tracing example's rows", torch.arange(n) % 4 != 3))
     for what, keep in variants:
+        if keep is None and not run_example:
+            frames.append((what, _feed(args, names), []))  # PyTorch's outputs come from the trace itself
+            continue
         copies, feed, name_iter = [], {}, iter(names)
         for a in args:
             if isinstance(a, torch.Tensor):
@@ -134,6 +151,11 @@ def export(
         where = tracing.enter_context(ModuleStack(converted))
         tracing.enter_context(SparseIdioms(where))
         tracing.enter_context(spconv_functions_replaced())
+        traced: list[Any] = []
+        hook = converted.register_forward_hook(
+            lambda module, inputs, output: traced.append([_detached(t) for t in flatten_outputs(output)])
+        )
+        tracing.callback(hook.remove)
         # The legacy (TorchScript) exporter is the one that records autograd Functions as custom nodes.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.onnx")
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
@@ -162,8 +184,12 @@ def export(
     proto = onnx.load_from_string(buffer.getvalue())
     proto = optimize(proto, fold_batchnorm=fold_batchnorm, fuse_activations=fuse_activations, fp16=fp16)
     check_graph(proto)
-    for what, feed, expected in frames:
-        compare_with_reference(proto, feed, expected, fp16, hints, what)
+    if frames:
+        from sparsetrt.runtime import ReferenceSession  # the runtime imports the exporter: import here
+
+        session = ReferenceSession(proto)
+        for what, feed, expected in frames:
+            compare_with_reference(session, feed, expected or traced[-1], fp16, hints, what)
     if isinstance(f, io.BytesIO):
         f.write(proto.SerializeToString())
     else:

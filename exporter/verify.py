@@ -45,21 +45,19 @@ def _numpy(value: Any) -> np.ndarray:
 
 
 def compare_with_reference(
-    proto: onnx.ModelProto,
+    session: Any,
     feed: dict[str, np.ndarray],
     expected: Sequence[Any],
     fp16: bool,
     hints: Sequence[str] = (),
     what: str = "the tracing example",
 ) -> None:
-    """Run ``proto`` on ``feed`` with ReferenceSession and compare with ``expected`` (PyTorch's outputs)."""
-    from sparsetrt.runtime import ReferenceSession  # the runtime imports the exporter: import here
-
-    session = ReferenceSession(proto)
+    """Run ``session`` (a ReferenceSession of the file) on ``feed`` and compare with ``expected`` (PyTorch's
+    outputs)."""
     if fp16:
         feed = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in feed.items()}
     got = session.run(None, feed)
-    names = [o.name for o in proto.graph.output]
+    names = [o.name for o in session.get_outputs()]
     want = [_numpy(v) for v in expected]
     hint = ""
     if hints:
