@@ -17,6 +17,7 @@ from pathlib import Path
 import onnx
 import pytest
 from zoo import ZOO
+from zoo.layouts import LAYOUTS
 
 from sparsetrt.exporter import export
 from sparsetrt.exporter.schema import DOMAIN, load
@@ -75,6 +76,22 @@ def test_zoo_model_builds_an_engine(rtx: None, plugin_library: Path, tmp_path: P
     entry = ZOO[name]
     path = tmp_path / f"{name}.onnx"
     export(entry.build(), entry.make_inputs(0, 2, 600), path, input_names=INPUTS, fp16=fp16)
+    result = _build(path, plugin_library)
+    assert result.returncode == 0, f"engine build failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    assert path.with_suffix(".engine").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "name,fp16", [(name, False) for name in LAYOUTS] + [("voxelnext_pcdet", True), ("sparse_unet_mmdet3d", True)]
+)
+def test_codebase_layout_builds_an_engine(
+    rtx: None, plugin_library: Path, tmp_path: Path, name: str, fp16: bool
+) -> None:
+    """OpenPCDet / mmdetection3d backbones through their adapters (zoo.layouts): merged sites (UniqueSites,
+    SegmentReduce, whose M is bounded by a sum of earlier size tensors), dict outputs, dense stages after Densify."""
+    layout = LAYOUTS[name]
+    path = tmp_path / f"{name}.onnx"
+    export(layout.build(), layout.make_inputs(0, 2, 600), path, input_names=list(layout.input_names), fp16=fp16)
     result = _build(path, plugin_library)
     assert result.returncode == 0, f"engine build failed:\n{result.stdout}\n{result.stderr[-5000:]}"
     assert path.with_suffix(".engine").stat().st_size > 0
