@@ -10,6 +10,8 @@ model, ``SparseIdioms`` (a ``TorchFunctionMode``) records them as our ops instea
   (sorted, with the inverse and counts torch would return, as int64 like torch's);
 - ``Tensor.index_add_`` / ``index_add`` / ``torch.index_add`` along dim 0 of float rows -> ``SegmentReduce``
   (sum), in place as torch does it;
+- ``x[mask]`` with a 1-D bool mask over x's rows (keeping a data-dependent subset of sites) -> ``MaskRows`` and a
+  Gather (ONNX's NonZero, which TensorRT-RTX cannot run, never appears);
 - ``spconv.pytorch.functional.sparse_add`` / ``sparse_add_hash_based`` -> ``sparsetrt.exporter.functional.
   sparse_add`` (``UniqueSites`` + ``SegmentReduce``).
 
@@ -34,7 +36,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .onnx_ops import traced_segment_reduce, traced_unique_sites
+from .onnx_ops import traced_mask_rows, traced_segment_reduce, traced_unique_sites
 
 
 class ExportError(ValueError):
@@ -170,6 +172,23 @@ def _index_add(inplace: bool) -> Callable:
     return handler
 
 
+def _boolean_rows(mode: SparseIdioms, func: Callable, args: tuple, kwargs: dict) -> Any:
+    """``x[mask]`` with a 1-D bool mask over x's rows: ONNX would say NonZero, which TensorRT-RTX lacks."""
+    x, index = args[0], args[1]
+    if isinstance(index, tuple) and len(index) == 1:
+        index = index[0]
+    if (
+        isinstance(x, torch.Tensor)
+        and isinstance(index, torch.Tensor)
+        and index.dtype == torch.bool
+        and index.dim() == 1
+        and x.dim() >= 1
+        and x.shape[0] == index.shape[0]
+    ):
+        return torch.index_select(x, 0, traced_mask_rows(index).to(torch.int64))
+    return func(*args, **kwargs)
+
+
 def _sparse_coo(mode: SparseIdioms, func: Callable, args: tuple, kwargs: dict) -> Any:
     raise refuse(
         mode.where,
@@ -197,6 +216,7 @@ _HANDLERS: dict[Any, Callable] = {
     torch.Tensor.index_add_: _index_add(inplace=True),
     torch.Tensor.index_add: _index_add(inplace=False),
     torch.index_add: _index_add(inplace=False),
+    torch.Tensor.__getitem__: _boolean_rows,
     torch.sparse_coo_tensor: _sparse_coo,
     torch.Tensor.to_sparse: _sparse_coo,
     torch.Tensor.coalesce: _sparse_coo,

@@ -185,6 +185,21 @@ class _SegmentReduce(Function):
         return _typed(out, _dtype_of(features), [None, None])
 
 
+class _MaskRows(Function):
+    @staticmethod
+    def forward(ctx, mask):
+        with _untraced():
+            rows = backend_ops.mask_rows(mask)
+            return rows, torch.tensor(rows.shape[0], dtype=torch.int32)
+
+    @staticmethod
+    def symbolic(g, mask):
+        rows, num_out = _node(g, "MaskRows", [mask], {}, outputs=2)
+        _typed(rows, torch.int32, [None])
+        _typed(num_out, torch.int32, [])
+        return rows, num_out
+
+
 def _is_none(value) -> bool:
     return value.node().mustBeNone() if hasattr(value, "node") else value is None
 
@@ -263,3 +278,9 @@ def traced_segment_reduce(
     features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: str = "sum"
 ) -> torch.Tensor:
     return _SegmentReduce.apply(features, segments.to(torch.int32), init.to(features.dtype), reduction)
+
+
+def traced_mask_rows(mask: torch.Tensor) -> torch.Tensor:
+    """int32 rows where ``mask`` is nonzero (ascending), from one recorded MaskRows node."""
+    rows, _ = _MaskRows.apply(mask.to(torch.int32))
+    return rows

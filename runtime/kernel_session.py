@@ -298,6 +298,16 @@ def _segment_reduce(lib, node, attrs, values, dev) -> list:
     return [out]
 
 
+def _mask_rows(lib, node, attrs, values, dev) -> list:
+    mask = dev(node.input[0])
+    (n,) = mask.shape
+    rows = lib.empty((n,), np.int32)
+    m = ctypes.c_int64()
+    lib.call("spt_mask_rows", mask.ptr, ctypes.c_int64(n), rows.ptr, ctypes.byref(m))
+    rows.shape, rows.nbytes = (m.value,), m.value * 4  # allocated at the bound M <= N, as TensorRT does
+    return [rows, np.array(m.value, np.int32)]
+
+
 _OPS = {
     "SubmRulebook": _subm_rulebook,
     "SparseRulebook": _sparse_rulebook,
@@ -307,4 +317,5 @@ _OPS = {
     "Densify": _densify,
     "UniqueSites": _unique_sites,
     "SegmentReduce": _segment_reduce,
+    "MaskRows": _mask_rows,
 }

@@ -205,6 +205,8 @@ class ReferenceSession:
                 outs = kernels.unique_sites(ins[0])
             elif kind == "SegmentReduce":
                 outs = kernels.segment_reduce(ins[0], ins[1], ins[2], attrs)
+            elif kind == "MaskRows":
+                outs = kernels.mask_rows(ins[0])
             else:  # pragma: no cover - _check_custom refused it already
                 raise ValueError(f"no reference kernel for {kind}")
         for name, value in zip(node.output, outs, strict=True):

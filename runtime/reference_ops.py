@@ -86,3 +86,8 @@ def segment_reduce(
     features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, attrs: dict
 ) -> list[torch.Tensor]:
     return [backend_ops.segment_reduce(features, segments, init, REDUCTIONS[attrs["reduction"]])]
+
+
+def mask_rows(mask: torch.Tensor) -> list[torch.Tensor]:
+    rows = backend_ops.mask_rows(mask)
+    return [rows, torch.tensor(rows.shape[0], dtype=torch.int32)]

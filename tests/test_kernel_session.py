@@ -95,6 +95,26 @@ def test_codebase_layouts_through_the_kernels(library: KernelLibrary, gen, name:
             assert_outputs_close(_as_torch(ref), got, 1e-4, 1e-4)
 
 
+@pytest.mark.parametrize("name", ["BevMerge", "SparseAdd", "MaskSelect"])
+def test_site_idioms_through_the_kernels(library: KernelLibrary, gen, name: str) -> None:
+    """UniqueSites, SegmentReduce (sum and max) and MaskRows in small models, N = 0, 1 and a few hundred."""
+    from test_site_merging import INPUTS as MERGE_INPUTS
+    from test_site_merging import MODELS, SHAPE
+    from zoo.inputs import lidar_voxels
+
+    torch.manual_seed(int(torch.randint(1 << 30, (1,), generator=gen)))
+    buf = io.BytesIO()
+    export(MODELS[name]().eval(), (*lidar_voxels(0, 2, 300, SHAPE, 3), 2), buf, input_names=MERGE_INPUTS)
+    proto = onnx.load_from_string(buf.getvalue())
+    reference, kernels = ReferenceSession(proto), KernelSession(proto, library)
+    features, coords = lidar_voxels(int(torch.randint(1 << 30, (1,), generator=gen)), 2, 300, SHAPE, 3)
+    for n in (0, 1, features.shape[0]):
+        feed = {MERGE_INPUTS[0]: features[:n].numpy(), MERGE_INPUTS[1]: coords[:n].numpy()}
+        ref, got = reference.run(None, feed), kernels.run(None, feed)
+        for r, g in zip(ref, got, strict=True):  # same backend row order: compare as they are
+            np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+
+
 def test_kernel_errors_name_the_node(library: KernelLibrary) -> None:
     """An overflow of a user bound (max_sites) is refused by the kernels, with the node and the counts."""
     entry = ZOO["second"]

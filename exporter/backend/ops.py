@@ -152,3 +152,10 @@ def segment_reduce(features: torch.Tensor, segments: torch.Tensor, init: torch.T
     else:
         out.scatter_reduce_(0, seg.unsqueeze(1).expand(-1, out.shape[1]), rows, "amax", include_self=True)
     return out.to(init.dtype)
+
+
+def mask_rows(mask: torch.Tensor) -> torch.Tensor:
+    """int32 row numbers of the nonzero entries of ``mask [N]``, ascending."""
+    if mask.dim() != 1:
+        raise ValueError(f"mask must be [N], got {list(mask.shape)}")
+    return (mask != 0).nonzero().squeeze(1).to(torch.int32)

@@ -95,6 +95,11 @@ def _segment_reduce(ctx) -> None:
     _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 2), 0), _dim(_input_dims(ctx, 0), 1)])
 
 
+def _mask_rows(ctx) -> None:
+    _set(ctx, 0, TensorProto.INT32, [None])
+    _set(ctx, 1, TensorProto.INT32, [])
+
+
 SHAPE_FUNCTIONS: dict[str, Callable] = {
     "SubmRulebook": _subm,
     "SparseRulebook": _sparse,
@@ -104,6 +109,7 @@ SHAPE_FUNCTIONS: dict[str, Callable] = {
     "Densify": _densify,
     "UniqueSites": _unique,
     "SegmentReduce": _segment_reduce,
+    "MaskRows": _mask_rows,
 }
 
 

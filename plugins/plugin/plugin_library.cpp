@@ -5,6 +5,7 @@
 
 #include "ops/densify/densify_plugin.h"
 #include "ops/inverse_rulebook/inverse_rulebook_plugin.h"
+#include "ops/mask_rows/mask_rows_plugin.h"
 #include "ops/segment_reduce/segment_reduce_plugin.h"
 #include "ops/sparse_conv/sparse_conv_plugin.h"
 #include "ops/sparse_max_pool/sparse_max_pool_plugin.h"
@@ -28,9 +29,10 @@ SPARSETRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& 
   static Creator<DensifyPlugin> densify;
   static Creator<UniqueSitesPlugin> unique;
   static Creator<SegmentReducePlugin> segment;
+  static Creator<MaskRowsPlugin> mask;
   // Schema order (op_fields.h kOps); the contract test checks every op has a creator.
-  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm, &sparse,  &inverse, &conv,
-                                                                &pool, &densify, &unique,  &segment};
+  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm,    &sparse, &inverse, &conv, &pool,
+                                                                &densify, &unique, &segment, &mask};
   nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
   return creators;
 }

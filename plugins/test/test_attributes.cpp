@@ -68,6 +68,7 @@ TEST(round_trip_every_op) {
   parseNoAttributes("InverseRulebook", "inv", nullptr, 0);
   parseNoAttributes("SparseMaxPool", "pool", nullptr, 0);
   parseNoAttributes("UniqueSites", "bev_unique", nullptr, 0);
+  parseNoAttributes("MaskRows", "focal_select", nullptr, 0);
 
   for (int32_t reduction : {0, 1}) {
     SegmentReduceAttrs r{reduction};

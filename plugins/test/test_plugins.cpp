@@ -36,7 +36,7 @@ std::vector<std::string> serialized(IPluginV3* plugin) {
 // Plugin state serialized next to the attributes (plugin_base.h): SparseConv's bias, the rulebooks' workspace N.
 std::size_t stateFields(const std::string& op) {
   return op == "SparseConv" || op == "SubmRulebook" || op == "SparseRulebook" || op == "UniqueSites" ||
-                 op == "SegmentReduce"
+                 op == "SegmentReduce" || op == "MaskRows"
              ? 1
              : 0;
 }

@@ -38,6 +38,9 @@ TEST(merging_sites_shapes) {
   CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {8000}, {5000, 64}), "SegmentReduce",
                     "'merge'", "'segments'", "features' rows");
   CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 32}), "'init'", "channels");
+  const std::vector<Dims> r = maskRowsOutputs("select", {700});
+  CHECK(r.size() == 2 && r[0] == (Dims{700}) && r[1].empty());
+  CHECK_THROWS_WITH(ShapeError, maskRowsOutputs("select", {700, 1}), "MaskRows", "'select'", "'mask'", "rank 1");
 }
 
 TEST(compute_shapes) {

@@ -96,6 +96,11 @@ std::vector<Dims> uniqueSitesOutputs(const std::string& node, const Dims& indice
   return {{indices[0], indices[1]}, {indices[0]}, {indices[0]}, {}};
 }
 
+std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask) {
+  rank("MaskRows", node, "mask", mask, 1, "[N]");
+  return {{mask[0]}, {}};
+}
+
 Dims segmentReduceOutput(const std::string& node, const Dims& features, const Dims& segments, const Dims& init) {
   const char* op = "SegmentReduce";
   rank(op, node, "features", features, 2, "[N, C]");

@@ -808,7 +808,31 @@ void segmentCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n,
          "%s: not deterministic", name);
 }
 
+void maskCase(std::mt19937& rng, const char* name, int64_t n, double keep) {
+  std::bernoulli_distribution kept(keep);
+  std::uniform_int_distribution<int32_t> value(INT32_MIN, INT32_MAX);
+  std::vector<int32_t> mask(n), want;
+  for (int64_t i = 0; i < n; ++i) {
+    mask[i] = kept(rng) ? (value(rng) | 1) : 0;  // any nonzero value keeps
+    if (mask[i] != 0) want.push_back(static_cast<int32_t>(i));
+  }
+  Dev<int32_t> d_mask(mask, 1), d_rows(n), d_m(1);
+  Dev<char> ws(K::maskRowsWorkspaceSize(n));
+  d_m.fill(0xEE);
+  EXPECT(K::maskRows(d_mask.p, n, d_rows.p, d_m.p, ws.p, ws.n, stream) == cudaSuccess, "%s: maskRows failed", name);
+  EXPECT(d_m.get()[0] == static_cast<int32_t>(want.size()), "%s: M = %d, expected %zu", name, d_m.get()[0],
+         want.size());
+  EXPECT(d_rows.get(want.size()) == want, "%s: rows differ", name);
+}
+
 void testMerge(std::mt19937& rng) {
+  maskCase(rng, "mask N=0", 0, 0.5);
+  maskCase(rng, "mask none kept", 300, 0.0);
+  maskCase(rng, "mask all kept", 300, 1.0);
+  maskCase(rng, "mask half", 5000, 0.5);
+  Dev<char> small(K::maskRowsWorkspaceSize(10));
+  EXPECT(K::maskRows(nullptr, 5000, nullptr, nullptr, small.p, small.n, stream) == cudaErrorInvalidValue,
+         "mask: a workspace sized for fewer rows must be refused");
   uniqueCase(rng, "unique N=0", 0, 4, 0, 3);
   uniqueCase(rng, "unique one row", 1, 3, -5, 5);
   uniqueCase(rng, "unique all equal", 500, 3, 7, 7);

@@ -256,6 +256,24 @@ int main() {
   }
   delete uniq;
 
+  // MaskRows over a mask of every third row == the kernel.
+  std::vector<int32_t> keep(n);
+  for (int64_t i = 0; i < n; ++i) keep[i] = i % 3 == 0 ? 7 : 0;
+  Buffer d_keep(keep), rows_p(n * 4), rows_k(n * 4), mnum_p(4), mnum_k(4);
+  Fields no_fields2;
+  IPluginV3* mask = make("MaskRows", no_fields2);
+  EXPECT(run(mask, {plain(DataType::kINT32, {n})}, {plain(DataType::kINT32, {n}), plain(DataType::kINT32, {})},
+             {d_keep.p}, {rows_p.p, mnum_p.p}) == 0,
+         "MaskRows enqueue");
+  Buffer ws_m(K::maskRowsWorkspaceSize(n));
+  CUDA_OK(K::maskRows(static_cast<int32_t*>(d_keep.p), n, static_cast<int32_t*>(rows_k.p),
+                      static_cast<int32_t*>(mnum_k.p), ws_m.p, ws_m.bytes, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const int64_t mk = mnum_k.get<int32_t>(1)[0];
+  EXPECT(mk == (n + 2) / 3 && mnum_p.get<int32_t>(1)[0] == mk && rows_p.get<int32_t>(mk) == rows_k.get<int32_t>(mk),
+         "MaskRows plugin == kernel");
+  delete mask;
+
   // Overflow: a user bound below the true count is a failed enqueue (logged), never a truncation.
   Fields small = exampleFields("SparseRulebook");
   small.ints[7] = {10};  // max_out

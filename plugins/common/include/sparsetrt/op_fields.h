@@ -78,6 +78,7 @@ inline constexpr OpSpec kOps[] = {
     {"Densify", "1", kDensifyFields, countOf(kDensifyFields)},
     {"UniqueSites", "1", nullptr, 0},
     {"SegmentReduce", "1", kSegmentReduceFields, countOf(kSegmentReduceFields)},
+    {"MaskRows", "1", nullptr, 0},
 };
 
 inline constexpr std::size_t kNumOps = sizeof(kOps) / sizeof(kOps[0]);
