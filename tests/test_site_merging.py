@@ -24,11 +24,12 @@ import spconv.pytorch as spconv
 import spconv.pytorch.functional as Fsp
 import torch
 from oracles import assert_outputs_close
+from spconv.pytorch import tables
 from torch import nn
 from zoo.inputs import lidar_voxels
 from zoo.run import spconv_forward
 
-from sparsetrt.exporter import export
+from sparsetrt.exporter import convert, export
 from sparsetrt.exporter import graph_passes as passes
 from sparsetrt.exporter.backend.ops import segment_reduce, unique_rows
 from sparsetrt.exporter.functional import merge_duplicate_sites, sparse_add
@@ -283,3 +284,36 @@ def test_export_refuses_a_file_that_computes_something_else(tmp_path, monkeypatc
     with pytest.raises(ExportVerificationError, match=r"differs from PyTorch by up to .* on the tracing example"):
         export(BevMerge().eval(), (*lidar_voxels(1, 1, 200, SHAPE, 3), 1), tmp_path / "x.onnx", input_names=INPUTS)
     assert not (tmp_path / "x.onnx").exists()
+
+
+# ------------------------------------------------------------------------------------------ spconv's tables
+class Tables(nn.Module):
+    """spconv's AddTable, JoinTable and ConcatTable over two SubM branches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branches = tables.ConcatTable()
+        self.branches.add(spconv.SubMConv3d(3, 4, 3, padding=1, bias=False, indice_key="s"))
+        self.branches.add(spconv.SubMConv3d(3, 4, 3, padding=1, bias=False, indice_key="s"))
+        self.add, self.join = tables.AddTable(), tables.JoinTable()
+
+    def forward(self, features, coords, batch_size):
+        a, b = self.branches(spconv.SparseConvTensor(features, coords, list(SHAPE), batch_size))
+        return self.add([a, b]).features, self.join([a, b]).features
+
+
+def test_spconv_tables_convert_export_and_match(gen):
+    torch.manual_seed(int(torch.randint(1 << 30, (1,), generator=gen)))
+    model = Tables().eval()
+    blob = io.BytesIO()
+    export(model, (*lidar_voxels(0, 2, 300, SHAPE, 3), 2), blob, input_names=INPUTS)
+    features, coords = lidar_voxels(1, 2, 400, SHAPE, 3)
+    want = spconv_forward(model, features, coords, 2)
+    feed = {INPUTS[0]: features.numpy(), INPUTS[1]: coords.numpy()}
+    got = ReferenceSession(onnx.load_from_string(blob.getvalue())).run(None, feed)
+    assert_outputs_close(list(want), got, 1e-4, 1e-4)
+    # AddTableMisaligned (spconv's runs only on CUDA: its hash table) becomes ours: sparse_add over the union.
+    converted = convert(nn.Sequential(tables.AddTableMisaligned()))[0]
+    a = SparseTensor(torch.randn(3, 2), torch.tensor([[0, 1, 1, 1], [0, 2, 2, 2], [1, 0, 0, 0]]), [4, 4, 4], 2)
+    b = SparseTensor(torch.randn(2, 2), torch.tensor([[0, 2, 2, 2], [1, 3, 3, 3]]), [4, 4, 4], 2)
+    torch.testing.assert_close(converted([a, b]).dense(), a.dense() + b.dense())
