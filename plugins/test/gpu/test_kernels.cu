@@ -825,7 +825,53 @@ void maskCase(std::mt19937& rng, const char* name, int64_t n, double keep) {
   EXPECT(d_rows.get(want.size()) == want, "%s: rows differ", name);
 }
 
+// The three captured into a CUDA graph (global mode) and replayed twice: the same bits as direct calls (nothing
+// synchronizes, allocates or reads back inside; M stays on the device).
+void mergeGraphCase(std::mt19937& rng) {
+  const int64_t n = 2000, k = 3, c = 16;
+  std::uniform_int_distribution<int32_t> value(0, 9);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<int32_t> rows(n * k), mask(n);
+  std::vector<float> x(n * c), zeros(n * c, 0.0f);
+  for (auto& v : rows) v = value(rng);
+  for (auto& v : mask) v = value(rng) < 4;
+  for (auto& v : x) v = u(rng);
+  Dev<int32_t> d_rows(rows), d_unique(n * k), d_inverse(n), d_counts(n), d_m(1), d_mask(mask), d_kept(n), d_mk(1);
+  Dev<float> d_x(x), d_init(zeros), d_out(n * c);
+  Dev<char> ws_u(K::uniqueSitesWorkspaceSize(n)), ws_s(K::segmentReduceWorkspaceSize(n)),
+      ws_m(K::maskRowsWorkspaceSize(n));
+  const auto enqueue = [&]() {
+    CUDA_OK(K::uniqueSites(d_rows.p, n, k, d_unique.p, d_inverse.p, d_counts.p, d_m.p, ws_u.p, ws_u.n, stream));
+    // M is on the device only: reduce into all n rows of init (a bound, as TensorRT allocates), segments < M.
+    CUDA_OK(K::segmentReduce(DataType::kFloat32, d_x.p, d_inverse.p, n, c, d_init.p, n, 0, d_out.p, ws_s.p, ws_s.n,
+                             stream));
+    CUDA_OK(K::maskRows(d_mask.p, n, d_kept.p, d_mk.p, ws_m.p, ws_m.n, stream));
+  };
+  enqueue();
+  const int32_t m = d_m.get()[0], mk = d_mk.get()[0];
+  const auto ref_unique = d_unique.get(m * k), ref_inverse = d_inverse.get(), ref_kept = d_kept.get(mk);
+  const auto ref_out = d_out.get();
+  for (Dev<int32_t>* d : {&d_unique, &d_inverse, &d_counts, &d_m, &d_kept, &d_mk}) d->fill(0);
+  d_out.fill(0);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  enqueue();
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int replay = 0; replay < 2; ++replay) {
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    syncStream();
+    EXPECT(d_m.get()[0] == m && d_mk.get()[0] == mk && d_unique.get(m * k) == ref_unique &&
+               d_inverse.get() == ref_inverse && d_kept.get(mk) == ref_kept && sameBits(d_out.get(), ref_out),
+           "merge graph replay %d differs from direct calls", replay);
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+}
+
 void testMerge(std::mt19937& rng) {
+  mergeGraphCase(rng);
   maskCase(rng, "mask N=0", 0, 0.5);
   maskCase(rng, "mask none kept", 300, 0.0);
   maskCase(rng, "mask all kept", 300, 1.0);
