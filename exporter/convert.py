@@ -104,6 +104,13 @@ def _convert_one(module: nn.Module, path: str, layout: WeightLayout) -> nn.Modul
         return seq
     if "ToDense" in names:
         return snn.ToDense()
+    table = type(module).__name__
+    if table in ("AddTable", "AddTableMisaligned", "JoinTable", "ConcatTable"):
+        ours = getattr(snn.tables, table)()
+        for name, child in module.named_children():  # ConcatTable's branches
+            ours.add_module(name, child)
+        ours.train(module.training)
+        return ours
     if type(module).__name__ in ("SparseReLU", "SparseIdentity", "SparseBatchNorm", "SparseSyncBatchNorm"):
         raise NotImplementedError(
             f"{path} ({type(module).__name__}): spconv's feature-wise wrappers are not supported; use the plain "
@@ -112,7 +119,8 @@ def _convert_one(module: nn.Module, path: str, layout: WeightLayout) -> nn.Modul
     raise NotImplementedError(
         f"{path} ({type(module).__module__}.{type(module).__name__}) is not supported by sparsetrt's exporter: "
         "supported spconv modules are the SubM/Sparse/SparseInverse/SparseConvTranspose convs, SparseMaxPool, "
-        "SparseSequential and ToDense; please open an issue with the module and a small model that uses it"
+        "SparseSequential, ToDense and the tables (AddTable, AddTableMisaligned, JoinTable, ConcatTable); please "
+        "open an issue with the module and a small model that uses it"
     )
 
 

@@ -40,6 +40,9 @@ ONNX_OPS = {
     "sparse_conv": "SparseConv",
     "sparse_max_pool": "SparseMaxPool",
     "densify": "Densify",
+    "unique_sites": "UniqueSites",
+    "segment_reduce": "SegmentReduce",
+    "mask_rows": "MaskRows",
 }
 ACTIVATION_CODES = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3}  # SparseConv's `activation`
 ACTIVATION_NAMES = {code: name for name, code in ACTIVATION_CODES.items()}
@@ -194,6 +197,49 @@ def densify(features: torch.Tensor, indices: torch.Tensor, spatial_shape: list[i
 @densify.register_fake
 def _(features, indices, spatial_shape, batch_size):
     return features.new_empty((batch_size, features.shape[1], *spatial_shape))
+
+
+# ------------------------------------------------------------------------------------------- UniqueSites
+# Recorded for torch.unique of sites (exporter/idioms.py) and by exporter/functional.py's merges.
+@torch.library.custom_op(f"{NAMESPACE}::unique_sites", mutates_args=())
+def unique_sites(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    unique, inverse, counts = backend_ops.unique_rows(indices.to(torch.int32))
+    return unique.to(torch.int32), inverse, counts, torch.tensor(unique.shape[0], dtype=torch.int32)
+
+
+@unique_sites.register_fake
+def _(indices):
+    m = _site_count(torch.library.get_ctx())
+    return (
+        indices.new_empty((m, indices.shape[1]), dtype=torch.int32),
+        indices.new_empty((indices.shape[0],), dtype=torch.int32),
+        indices.new_empty((m,), dtype=torch.int32),
+        indices.new_empty((), dtype=torch.int32),
+    )
+
+
+# ------------------------------------------------------------------------------------------- SegmentReduce
+@torch.library.custom_op(f"{NAMESPACE}::segment_reduce", mutates_args=())
+def segment_reduce(features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: int) -> torch.Tensor:
+    return backend_ops.segment_reduce(features, segments, init, backend_ops.SEGMENT_REDUCTIONS[reduction])
+
+
+@segment_reduce.register_fake
+def _(features, segments, init, reduction):
+    return init.new_empty(init.shape)
+
+
+# ------------------------------------------------------------------------------------------- MaskRows
+@torch.library.custom_op(f"{NAMESPACE}::mask_rows", mutates_args=())
+def mask_rows(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = backend_ops.mask_rows(mask)
+    return rows, torch.tensor(rows.shape[0], dtype=torch.int32)
+
+
+@mask_rows.register_fake
+def _(mask):
+    m = _site_count(torch.library.get_ctx())
+    return mask.new_empty((m,), dtype=torch.int32), mask.new_empty((), dtype=torch.int32)
 
 
 def overloads() -> dict[torch._ops.OpOverload, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import inspect
 import logging
 import re
 import warnings
@@ -86,6 +87,17 @@ def dynamic_shapes(args: tuple[Any, ...], input_names: list[str], dynamic_axes: 
             spec[axis] = dims[axis_name]
         shapes.append(spec or None)
     return tuple(shapes)
+
+
+def fit_signature(model: nn.Module, shapes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``shapes`` (one entry per positional argument) as torch.export binds them to ``model.forward``: the
+    arguments a ``*args`` parameter collects share one entry, a tuple (the OpenPCDet adapter's
+    ``forward(*tensors)``)."""
+    parameters = list(inspect.signature(model.forward).parameters.values())
+    for i, parameter in enumerate(parameters):
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return (*shapes[:i], tuple(shapes[i:]))
+    return shapes
 
 
 @contextlib.contextmanager
@@ -199,7 +211,7 @@ def export_dynamo(
 
     register_onnx_schemas()  # onnxscript finds our ops' signatures among ONNX's schemas
     model(*args)  # the real run (see the module docstring)
-    shapes = dynamic_shapes(args, input_names, dynamic_axes)
+    shapes = fit_signature(model, dynamic_shapes(args, input_names, dynamic_axes))
     with _quiet():
         try:
             program = torch.export.export(model, args, dynamic_shapes=shapes, strict=False)

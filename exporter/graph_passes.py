@@ -469,8 +469,12 @@ def _tensor_key(tensor: gs.Tensor) -> tuple:
     # Constants first: the value of a Constant node's attribute is a nameless gs.Constant, which
     # is_empty() would take for an omitted optional input.
     if isinstance(tensor, gs.Constant):
-        values = np.ascontiguousarray(tensor.values)
-        return ("constant", values.dtype.str, values.shape, hashlib.sha1(values.tobytes()).hexdigest())
+        # dtype and shape are part of a constant's identity: a 0-D `2` and a 1-element `[2]` hold the same bytes
+        # but are different inputs (ReduceSum's axes must be a vector). Shape from the array itself:
+        # np.ascontiguousarray would turn a 0-D array into a 1-D one.
+        values = np.asarray(tensor.values)
+        digest = hashlib.sha1(np.ascontiguousarray(values).tobytes()).hexdigest()
+        return ("constant", values.dtype.str, tuple(values.shape), digest)
     if tensor.is_empty():
         return ("empty",)
     return ("variable", tensor.name)
@@ -698,6 +702,9 @@ def convert_to_fp16(graph: gs.Graph) -> None:
             continue
         if node.op == "Cast" and int(node.attrs.get("to", -1)) == TensorProto.FLOAT:
             node.attrs["to"] = TensorProto.FLOAT16
+        elif node.op == "ConstantOfShape" and node.attrs.get("value") is None:
+            # No value means float32 zeros (ONNX's default): torch.export writes `x.new_zeros(...)` that way.
+            node.attrs["value"] = gs.Constant(f"{node.name}_value", np.zeros(1, np.float16))
     taken = set(graph.tensors())
     for node, i in fp32_slots:
         tensor = node.inputs[i]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import torch
 
 from .backend.geometry import ConvGeometry, ConvKind
+from .backend.ops import SEGMENT_REDUCTIONS
 from .backend.rulebook import Rulebook
 from .custom_ops import ACTIVATION_CODES, apply_activation
 
@@ -104,3 +105,22 @@ def traced_max_pool(features: torch.Tensor, neighbors: torch.Tensor) -> torch.Te
 
 def traced_densify(features: torch.Tensor, indices: torch.Tensor, spatial_shape: list[int], batch_size: int):
     return torch.ops.sparsetrt.densify(features, indices, [int(s) for s in spatial_shape], int(batch_size))
+
+
+def traced_unique_sites(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(unique [M, K], inverse [N], counts [M])``, int32, from one recorded UniqueSites node."""
+    unique, inverse, counts, _ = torch.ops.sparsetrt.unique_sites(indices.to(torch.int32))
+    return unique, inverse, counts
+
+
+def traced_segment_reduce(
+    features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: str = "sum"
+) -> torch.Tensor:
+    code = SEGMENT_REDUCTIONS.index(reduction)
+    return torch.ops.sparsetrt.segment_reduce(features, segments.to(torch.int32), init.to(features.dtype), code)
+
+
+def traced_mask_rows(mask: torch.Tensor) -> torch.Tensor:
+    """int32 rows where ``mask`` is nonzero (ascending), from one recorded MaskRows node."""
+    rows, _ = torch.ops.sparsetrt.mask_rows(mask.to(torch.int32))
+    return rows

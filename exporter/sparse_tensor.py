@@ -85,20 +85,30 @@ class SparseTensor:
         )
 
     def replace_feature(self, features: torch.Tensor) -> SparseTensor:
-        """The same sites (and rulebook cache) with new features of the same row count."""
-        if sizes_differ(features.shape[0], self.indices.shape[0]):
-            raise ValueError(
-                f"replace_feature got {features.shape[0]} rows for a tensor with {self.indices.shape[0]} sites"
-            )
+        """The same sites (and rulebook cache) with new features.
+
+        As in spconv, the row count may differ for a while (VoxelNeXt concatenates features, then assigns the
+        concatenated ``.indices``): the rows are checked where the tensor is used (``check_rows``)."""
         return SparseTensor(
             features, self.indices, self.spatial_shape, self.batch_size, self.indice_dict, validate=False
         )
+
+    def check_rows(self, user: str = "this layer") -> None:
+        """Raise unless features and indices have one row per site (``replace_feature`` accepts any row count,
+        as spconv's does, so that ``.indices`` can be assigned afterwards)."""
+        if sizes_differ(self._features.shape[0], self.indices.shape[0]):
+            raise ValueError(
+                f"{user}: the sparse tensor has {self._features.shape[0]} feature rows but {self.indices.shape[0]} "
+                "sites: after replace_feature with a different row count, assign `.indices` with one row per "
+                "feature row before using the tensor"
+            )
 
     def find_indice_pair(self, key: Any) -> Any:
         return None if key is None else self.indice_dict.get(key)
 
     def dense(self, channels_first: bool = True) -> torch.Tensor:
         """``[B, C, *spatial_shape]`` (or channels last), zeros at inactive sites."""
+        self.check_rows("dense()")
         if is_exporting():
             dense = traced_densify(self._features, self.indices, self.spatial_shape, self.batch_size)
             if channels_first:
@@ -150,7 +160,10 @@ def as_sparse_tensor(x: Any, layer: str = "this layer") -> SparseTensor:
     (its indices are validated then, as at any construction).
     """
     if isinstance(x, SparseTensor):
+        x.check_rows(layer)
         return x
     if is_sparse_tensor(x):
-        return SparseTensor(x.features, x.indices, x.spatial_shape, x.batch_size)
+        ours = SparseTensor(x.features, x.indices, x.spatial_shape, x.batch_size)
+        ours.check_rows(layer)  # validation is skipped while exporting; this check never is
+        return ours
     raise TypeError(f"{layer} takes a SparseTensor (sparsetrt's or spconv's), got {type(x).__name__}")

@@ -222,9 +222,10 @@ def build_engine(
                 network, config, save_timing_cache=os.fspath(timing_cache) if timing_cache else None
             )()
     except PolygraphyException as e:
+        nodes = _unparsed_nodes(trt, proto)
         raise EngineBuildError(
-            f"TensorRT ({trt.__name__} {trt.__version__}) could not build {onnx_path}: {e}. TensorRT's own messages "
-            "are above; for a sparsetrt op, check that the plugin library matches this sparsetrt version"
+            f"TensorRT ({trt.__name__} {trt.__version__}) could not build {onnx_path}: {e}. "
+            + (nodes or "TensorRT's own messages are above")
         ) from e
     seconds = time.perf_counter() - started
     data = bytes(serialized)
@@ -269,6 +270,39 @@ def _choose_tensorrt(prefer: str | None) -> Any:
             except ImportError:
                 pass
     return load_tensorrt(prefer)
+
+
+def _unparsed_nodes(trt: Any, proto: onnx.ModelProto) -> str:
+    """What TensorRT's ONNX parser refuses, node by node, and what to do about each: a standard op TensorRT has no
+    implementation of is the model's (re-export or remove it), a sparsetrt op one is the plugin library's. Empty
+    when the file parses (the build failed later)."""
+    try:
+        logger = trt.Logger(trt.Logger.ERROR)
+        network = trt.Builder(logger).create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+        parser = trt.OnnxParser(network, logger)
+        if parser.parse(proto.SerializeToString()):
+            return ""
+        errors = [parser.get_error(i) for i in range(parser.num_errors)]
+    except Exception:  # an older parser API: TensorRT's own messages above still say it
+        return ""
+    lines = []
+    for error in errors:
+        name, op = error.node_name(), error.node_operator()
+        node = next((n for n in proto.graph.node if n.name == name), None)
+        ours = node is not None and node.domain == DOMAIN
+        advice = (
+            "a sparsetrt op: check that the plugin library matches this sparsetrt version"
+            if ours
+            else f"a standard ONNX op this TensorRT cannot run{_detail(error.desc())}: the model must be exported "
+            "without it (sparsetrt's exporter turns torch.unique of sites + index_add_ into UniqueSites + "
+            "SegmentReduce; see README, 'Export an OpenPCDet or mmdetection3d model')"
+        )
+        lines.append(f"node '{name}' ({op}): {advice}")
+    return "TensorRT's parser refused " + "; ".join(lines) if lines else ""
+
+
+def _detail(desc: str) -> str:
+    return f" ({desc})" if len(desc) > 8 else ""  # the parser often says just "false"
 
 
 def _parse_capability(text: str) -> tuple[int, int]:

@@ -311,6 +311,43 @@ def _densify(lib, node, attrs, values, dev) -> list:
     return [out]
 
 
+def _unique_sites(lib, node, attrs, values, dev) -> list:
+    indices = dev(node.input[0])
+    n, k = indices.shape
+    unique, inverse, counts = lib.empty((n, k), np.int32), lib.empty((n,), np.int32), lib.empty((n,), np.int32)
+    m = ctypes.c_int64()
+    lib.call(
+        "spt_unique_sites", indices.ptr, ctypes.c_int64(n), ctypes.c_int64(k), unique.ptr, inverse.ptr, counts.ptr,
+        ctypes.byref(m),
+    )  # fmt: skip
+    # Allocated at the bound M <= N, as TensorRT does; the first M rows are the result.
+    unique.shape, counts.shape = (m.value, k), (m.value,)
+    unique.nbytes, counts.nbytes = m.value * k * 4, m.value * 4
+    return [unique, inverse, counts, np.array(m.value, np.int32)]
+
+
+def _segment_reduce(lib, node, attrs, values, dev) -> list:
+    features, segments, init = dev(node.input[0]), dev(node.input[1]), dev(node.input[2])
+    n, c = features.shape
+    m = init.shape[0]
+    out = lib.empty((m, c), features.dtype)
+    lib.call(
+        "spt_segment_reduce", _dtype(features), features.ptr, segments.ptr, ctypes.c_int64(n), ctypes.c_int64(c),
+        init.ptr, ctypes.c_int64(m), int(attrs["reduction"]), out.ptr,
+    )  # fmt: skip
+    return [out]
+
+
+def _mask_rows(lib, node, attrs, values, dev) -> list:
+    mask = dev(node.input[0])
+    (n,) = mask.shape
+    rows = lib.empty((n,), np.int32)
+    m = ctypes.c_int64()
+    lib.call("spt_mask_rows", mask.ptr, ctypes.c_int64(n), rows.ptr, ctypes.byref(m))
+    rows.shape, rows.nbytes = (m.value,), m.value * 4  # allocated at the bound M <= N, as TensorRT does
+    return [rows, np.array(m.value, np.int32)]
+
+
 _OPS = {
     "SubmRulebook": _subm_rulebook,
     "SparseRulebook": _sparse_rulebook,
@@ -319,4 +356,7 @@ _OPS = {
     "SparseConv": _sparse_conv,
     "SparseMaxPool": _sparse_max_pool,
     "Densify": _densify,
+    "UniqueSites": _unique_sites,
+    "SegmentReduce": _segment_reduce,
+    "MaskRows": _mask_rows,
 }

@@ -283,6 +283,12 @@ class ReferenceSession:
                     outs = kernels.sparse_max_pool(ins[0], ins[1], pairs)
                 elif kind == "Densify":
                     outs = kernels.densify(ins[0], ins[1], attrs)
+                elif kind == "UniqueSites":
+                    outs = kernels.unique_sites(ins[0])
+                elif kind == "SegmentReduce":
+                    outs = kernels.segment_reduce(ins[0], ins[1], ins[2], attrs)
+                elif kind == "MaskRows":
+                    outs = kernels.mask_rows(ins[0])
                 else:  # pragma: no cover - _check_custom refused it already
                     raise ModelError(f"no reference kernel for {kind}")
         except SparsetrtError:

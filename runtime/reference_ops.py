@@ -19,6 +19,7 @@ from sparsetrt.exporter.backend.rulebook import build_rulebook, invert_map
 from sparsetrt.exporter.onnx_ops import apply_activation
 
 ACTIVATION_NAMES = {0: None, 1: "relu", 2: "leaky_relu", 3: "sigmoid"}
+REDUCTIONS = {0: "sum", 1: "max"}
 
 Pairs = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 
@@ -96,3 +97,19 @@ def sparse_max_pool(features: torch.Tensor, neighbors: torch.Tensor, pairs: Pair
 
 def densify(features: torch.Tensor, indices: torch.Tensor, attrs: dict) -> list[torch.Tensor]:
     return [backend_ops.densify(features, indices, attrs["spatial_shape"], attrs["batch_size"])]
+
+
+def unique_sites(indices: torch.Tensor) -> list[torch.Tensor]:
+    unique, inverse, counts = backend_ops.unique_rows(indices)
+    return [unique, inverse, counts, torch.tensor(unique.shape[0], dtype=torch.int32)]
+
+
+def segment_reduce(
+    features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, attrs: dict
+) -> list[torch.Tensor]:
+    return [backend_ops.segment_reduce(features, segments, init, REDUCTIONS[attrs["reduction"]])]
+
+
+def mask_rows(mask: torch.Tensor) -> list[torch.Tensor]:
+    rows = backend_ops.mask_rows(mask)
+    return [rows, torch.tensor(rows.shape[0], dtype=torch.int32)]

@@ -57,6 +57,8 @@ def load_recipe(target: str, checkpoint: str | None = None) -> Any:
     OpenPCDet's "model_state") into its model, strictly."""
     from sparsetrt.exporter.recipe import ExportRecipe
 
+    if target.endswith((".yaml", ".yml")):
+        return _openpcdet_recipe(target, checkpoint)
     module_name, sep, function_name = target.rpartition(":")
     if not sep or not module_name or not function_name:
         raise CLIError(
@@ -88,6 +90,24 @@ def load_recipe(target: str, checkpoint: str | None = None) -> Any:
         _load_checkpoint(recipe.model, checkpoint)
     recipe.model.eval()
     return recipe
+
+
+def _openpcdet_recipe(config: str, checkpoint: str | None) -> Any:
+    """An OpenPCDet config file: its BACKBONE_3D built as OpenPCDet builds it (pcdet must be importable), weights
+    from the detector checkpoint (sparsetrt.exporter.adapters.openpcdet_recipe)."""
+    from sparsetrt.exporter.adapters import openpcdet_recipe
+
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise CLIError(f"checkpoint {checkpoint} does not exist")
+    try:
+        return openpcdet_recipe(config, checkpoint)
+    except (ImportError, KeyError, FileNotFoundError, ValueError) as e:
+        raise CLIError(f"cannot build the OpenPCDet modules of {config}: {e}") from e
+    except RuntimeError as e:  # load_state_dict: missing or unexpected weights
+        detail = " ".join(str(e).split())
+        raise CLIError(
+            f"checkpoint {checkpoint} does not fit the modules of {config} (loaded strictly): {detail}"
+        ) from e
 
 
 def _import_factory_module(name: str, target: str) -> Any:
@@ -527,9 +547,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a model factory's model to ONNX")
     p.add_argument(
-        "factory", metavar="MODULE:FUNCTION", help="a function returning ExportRecipe (module, or path/to/file.py)"
+        "factory",
+        metavar="MODULE:FUNCTION",
+        help="a function returning ExportRecipe (module, or path/to/file.py), or an OpenPCDet config (cfg.yaml)",
     )
-    p.add_argument("--checkpoint", help="weights: a state_dict, or a dict holding one under 'state_dict' or 'model'")
+    p.add_argument(
+        "--checkpoint",
+        help="weights: a state_dict, or a dict holding one under 'state_dict', 'model' or 'model_state' (OpenPCDet)",
+    )
     p.add_argument("-o", "--output", required=True, help="the ONNX file to write")
     p.add_argument("--fp16", action="store_true", help="store weights and float inputs/outputs as float16")
     p.add_argument(
@@ -576,7 +601,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="compare PyTorch, the reference runtime and an engine, output by output")
     p.add_argument("onnx", help="the exported ONNX file")
-    p.add_argument("--model", metavar="MODULE:FUNCTION", help="the model factory, to run the PyTorch model too")
+    p.add_argument(
+        "--model", metavar="MODULE:FUNCTION", help="the model factory (or OpenPCDet config), to run PyTorch too"
+    )
     p.add_argument("--checkpoint", help="weights for --model")
     p.add_argument("--engine", help="an engine built from the file (needs a GPU)")
     p.add_argument("--inputs", action="append", metavar="FILE", help="tensor file of inputs (default: the recipe's)")

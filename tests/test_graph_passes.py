@@ -534,3 +534,41 @@ def test_each_map_gets_one_conv_plan(gen, monkeypatch):
     feed = {"features": features.numpy(), "coords": coords.numpy()}
     for got, want in zip(ReferenceSession(proto).run(None, feed), ReferenceSession(plain).run(None, feed), strict=True):
         assert np.array_equal(got, want)
+
+
+def test_constants_of_different_shape_or_dtype_never_merge():
+    """A 0-D constant 2, a 1-element [2] and an int32 [2] are three different inputs (PartA2's `view(n, C, -1)
+    .sum(dim=2)` next to a scalar 2 was merged into a corrupt file): the Unsqueeze nodes reading them stay apart,
+    while two Unsqueezes of equal constants merge."""
+    register_onnx_schemas()
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 2])
+    values = {
+        "scalar": np.array(2, np.int64),  # same bytes as [2], 0-D; first, so a wrong merge would keep it
+        "axes_a": np.array([2], np.int64),
+        "axes_b": np.array([2], np.int64),  # equal to axes_a: merges
+        "axes_i32": np.array([2], np.int32),  # same value, other dtype
+    }
+    nodes = [
+        helper.make_node("Constant", [], [f"{name}_c"], value=numpy_helper.from_array(v, name))
+        for name, v in values.items()
+    ]
+    nodes += [
+        helper.make_node("ReduceSum", ["x", "axes_a_c"], ["sum_a"]),
+        helper.make_node("ReduceSum", ["x", "axes_b_c"], ["sum_b"]),
+        helper.make_node("Cast", ["scalar_c"], ["scalar_f"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["axes_i32_c"], ["vector_f"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["sum_a", "sum_b"], ["summed"]),
+        helper.make_node("Mul", ["summed", "scalar_f"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "vector_f"], ["out"]),
+    ]
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, None)
+    model = helper.make_model(
+        helper.make_graph(nodes, "consts", [x], [out]), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    proto = optimize(model)
+    onnx.checker.check_model(proto, full_check=True)
+    feed = {"x": np.random.default_rng(0).standard_normal((3, 4, 2)).astype(np.float32)}
+    got = onnxruntime.InferenceSession(proto.SerializeToString()).run(None, feed)[0]
+    want = feed["x"].sum(axis=2, keepdims=True) * 2 * 2 + 2
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert _ops(proto)["ReduceSum"] == 1  # the two equal reductions merged

@@ -23,6 +23,7 @@ import torch
 from oracles import assert_outputs_close
 from plugins_build import PluginsBuild
 from zoo import ZOO
+from zoo.layouts import LAYOUTS
 
 from sparsetrt.exporter import export
 from sparsetrt.runtime import KernelError, KernelLibrary, KernelSession, ReferenceSession
@@ -68,6 +69,50 @@ def test_zoo_through_the_kernels(library: KernelLibrary, gen, name: str, batch_s
         else:
             assert_outputs_close(_as_torch(ref), got, 1e-4, 1e-4)
         assert set(kernels.last_times_ms) == {nd.name for nd in proto.graph.node if nd.domain == "sparsetrt"}
+
+
+@pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_codebase_layouts_through_the_kernels(library: KernelLibrary, gen, name: str, fp16: bool) -> None:
+    """OpenPCDet / mmdetection3d backbones (zoo.layouts), batch 2: UniqueSites and SegmentReduce run on the kernels
+    too (VoxelNeXt's merged BEV sites)."""
+    layout = LAYOUTS[name]
+    seed = int(torch.randint(1 << 30, (1,), generator=gen))
+    buf = io.BytesIO()
+    export(layout.build(), layout.make_inputs(seed, 2, VOXELS), buf, input_names=list(layout.input_names), fp16=fp16)
+    proto = onnx.load_from_string(buf.getvalue())
+    reference, kernels = ReferenceSession(proto), KernelSession(proto, library)
+    features, coords, _ = layout.make_inputs(seed + 1, 2, VOXELS)
+    if fp16:
+        features = features.half()
+    # No N = 0 here: the UNets' `features.view(n, C, -1)` has no answer for n = 0, in PyTorch either.
+    for n in (1, features.shape[0]):
+        feed = {layout.input_names[0]: features[:n].numpy(), layout.input_names[1]: coords[:n].numpy()}
+        ref, got = reference.run(None, feed), kernels.run(None, feed)
+        if fp16:
+            assert_outputs_close(_as_torch(ref), got, 0.0, 1e-2, min_scale=0.0)
+        else:
+            assert_outputs_close(_as_torch(ref), got, 1e-4, 1e-4)
+
+
+@pytest.mark.parametrize("name", ["BevMerge", "SparseAdd", "MaskSelect"])
+def test_site_idioms_through_the_kernels(library: KernelLibrary, gen, name: str) -> None:
+    """UniqueSites, SegmentReduce (sum and max) and MaskRows in small models, N = 0, 1 and a few hundred."""
+    from test_site_merging import INPUTS as MERGE_INPUTS
+    from test_site_merging import MODELS, SHAPE
+    from zoo.inputs import lidar_voxels
+
+    torch.manual_seed(int(torch.randint(1 << 30, (1,), generator=gen)))
+    buf = io.BytesIO()
+    export(MODELS[name]().eval(), (*lidar_voxels(0, 2, 300, SHAPE, 3), 2), buf, input_names=MERGE_INPUTS)
+    proto = onnx.load_from_string(buf.getvalue())
+    reference, kernels = ReferenceSession(proto), KernelSession(proto, library)
+    features, coords = lidar_voxels(int(torch.randint(1 << 30, (1,), generator=gen)), 2, 300, SHAPE, 3)
+    for n in (0, 1, features.shape[0]):
+        feed = {MERGE_INPUTS[0]: features[:n].numpy(), MERGE_INPUTS[1]: coords[:n].numpy()}
+        ref, got = reference.run(None, feed), kernels.run(None, feed)
+        for r, g in zip(ref, got, strict=True):  # same backend row order: compare as they are
+            np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
 
 
 def test_kernel_errors_name_the_node(library: KernelLibrary) -> None:

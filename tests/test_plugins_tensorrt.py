@@ -18,7 +18,9 @@ from pathlib import Path
 
 import onnx
 import pytest
+import torch
 from zoo import ZOO
+from zoo.layouts import LAYOUTS
 
 from sparsetrt.exporter import export
 from sparsetrt.exporter.schema import DOMAIN, load
@@ -88,6 +90,37 @@ def test_zoo_model_builds_an_engine(
     result = _build(path, plugin_library)
     assert result.returncode == 0, f"engine build failed:\n{result.stdout}\n{result.stderr[-5000:]}"
     assert path.with_suffix(".engine").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "name,fp16", [(name, False) for name in LAYOUTS] + [("voxelnext_pcdet", True), ("sparse_unet_mmdet3d", True)]
+)
+def test_codebase_layout_builds_an_engine(
+    rtx: None, plugin_library: Path, tmp_path: Path, name: str, fp16: bool
+) -> None:
+    """OpenPCDet / mmdetection3d backbones through their adapters (zoo.layouts): merged sites (UniqueSites,
+    SegmentReduce, whose M is bounded by a sum of earlier size tensors), dict outputs, dense stages after Densify."""
+    layout = LAYOUTS[name]
+    path = tmp_path / f"{name}.onnx"
+    export(layout.build(), layout.make_inputs(0, 2, 600), path, input_names=list(layout.input_names), fp16=fp16)
+    result = _build(path, plugin_library)
+    assert result.returncode == 0, f"engine build failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    assert path.with_suffix(".engine").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["BevMerge", "SparseAdd", "MaskSelect"])
+def test_site_idioms_build_an_engine(rtx: None, plugin_library: Path, tmp_path: Path, name: str) -> None:
+    """UniqueSites + SegmentReduce (VoxelNeXt's merge, sparse_add) and MaskRows (a mask's subset of sites; ONNX's
+    NonZero does not parse in TensorRT-RTX) in engines."""
+    from test_site_merging import INPUTS as MERGE_INPUTS
+    from test_site_merging import MODELS, SHAPE
+    from zoo.inputs import lidar_voxels
+
+    torch.manual_seed(0)
+    path = tmp_path / f"{name}.onnx"
+    export(MODELS[name]().eval(), (*lidar_voxels(0, 2, 300, SHAPE, 3), 2), path, input_names=MERGE_INPUTS)
+    result = _build(path, plugin_library)
+    assert result.returncode == 0, f"engine build failed:\n{result.stdout}\n{result.stderr[-5000:]}"
 
 
 def test_registry_lists_every_schema_op(rtx: None, plugin_library: Path) -> None:

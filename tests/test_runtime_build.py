@@ -182,6 +182,20 @@ def test_build_errors(
     assert not (tmp_path / "m.engine").exists()
 
 
+def test_a_standard_op_tensorrt_cannot_parse_is_named_not_blamed_on_the_plugins(rtx, tmp_path: Path, capsys) -> None:
+    """ONNX Unique (what torch.unique of sites became before UniqueSites): the error names the node and says the
+    model must be exported without it, rather than suspecting the plugin library."""
+    x = helper.make_tensor_value_info("voxel_coords", TensorProto.INT32, ["num_voxels", 3])
+    y = helper.make_tensor_value_info("unique", TensorProto.INT32, None)
+    node = helper.make_node("Unique", ["voxel_coords"], ["unique"], axis=0, name="bev_out/Unique")
+    graph = helper.make_graph([node], "unique", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    code = main(["build", str(tmp_path / "m.onnx"), "--trt", "tensorrt_rtx", "--no-progress", "--voxels", "1:8:64"])
+    err = capsys.readouterr().err
+    assert code != 0 and "node 'bev_out/Unique' (Unique): a standard ONNX op this TensorRT cannot run" in err, err
+    assert "plugin library" not in err.split("refused", 1)[-1], err
+
+
 def test_running_an_engine_without_a_gpu_says_so(rtx, gen: torch.Generator, tmp_path: Path, capsys) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: the no-GPU message cannot be observed here")

@@ -29,10 +29,24 @@ def test_replace_feature_keeps_sites_and_cache(gen):
     y = snn.SubMConv3d(3, 3, 3, indice_key="k")(x)
     z = y.replace_feature(y.features * 2)
     assert z.indices is y.indices and z.indice_dict is y.indice_dict and z.spatial_shape == y.spatial_shape
-    with pytest.raises(ValueError, match="rows"):
-        y.replace_feature(y.features[:-1])
     with pytest.raises(AttributeError, match="replace_feature"):
         y.features = y.features
+
+
+def test_row_count_may_change_until_the_tensor_is_used(gen):
+    """As in spconv (VoxelNeXt's bev_out): replace_feature takes any row count and `.indices` may be assigned
+    afterwards; a layer or dense() meeting features and sites of different counts refuses, saying what to do."""
+    x = _tensor(gen)
+    conv = snn.SubMConv3d(3, 3, 3)
+    doubled = x.replace_feature(torch.cat([x.features, x.features]))
+    for use in (lambda: conv(doubled), doubled.dense):
+        with pytest.raises(ValueError, match=r"feature rows but .* sites: .*assign `.indices`"):
+            use()
+    shrunk = x.replace_feature(x.features[:-1])
+    shrunk.indices = x.indices[:-1]  # consistent again
+    want = conv(SparseTensor(x.features[:-1], x.indices[:-1], x.spatial_shape, x.batch_size))
+    torch.testing.assert_close(conv(shrunk).features, want.features)
+    torch.testing.assert_close(shrunk.dense(), want.replace_feature(x.features[:-1]).dense())
 
 
 def test_add(gen):

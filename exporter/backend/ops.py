@@ -119,3 +119,49 @@ def densify(
         return dense
     ndim = len(spatial_shape)
     return dense.permute(0, ndim + 1, *range(1, ndim + 1)).contiguous()
+
+
+def unique_rows(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The distinct rows of int ``indices [N, K]`` sorted lexicographically, the row of each input row among them,
+    and how many input rows each stands for (int32): ``torch.unique(dim=0, return_inverse, return_counts)``."""
+    if indices.dim() != 2:
+        raise ValueError(f"indices must be [N, K], got {list(indices.shape)}")
+    if indices.shape[0] == 0:
+        empty = indices.new_zeros((0,), dtype=torch.int32)
+        return indices.new_zeros((0, indices.shape[1])), empty, empty
+    unique, inverse, counts = torch.unique(indices, dim=0, sorted=True, return_inverse=True, return_counts=True)
+    return unique, inverse.to(torch.int32), counts.to(torch.int32)
+
+
+SEGMENT_REDUCTIONS = ("sum", "max")
+
+
+def segment_reduce(features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``out[m] = init[m]`` combined with every ``features[n]`` whose ``segments[n] == m`` (sum: ``index_add_``;
+    max: ``scatter_reduce(..., "amax", include_self=True)``); segments outside ``[0, M)`` are ignored.
+    Accumulates low-precision inputs in float32 and adds rows in ascending order, as the kernel does."""
+    if reduction not in SEGMENT_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {SEGMENT_REDUCTIONS}, got {reduction!r}")
+    if features.dim() != 2 or init.dim() != 2 or features.shape[1] != init.shape[1]:
+        raise ValueError(
+            f"features [N, C] and init [M, C] must share C, got {list(features.shape)}, {list(init.shape)}"
+        )
+    if segments.shape != (features.shape[0],):
+        raise ValueError(f"segments must be [N] = [{features.shape[0]}], got {list(segments.shape)}")
+    dtype = _compute_dtype(features.dtype)
+    seg = segments.to(torch.int64)
+    valid = (seg >= 0) & (seg < init.shape[0])
+    seg, rows = seg[valid], features[valid].to(dtype)
+    out = init.to(dtype).clone()
+    if reduction == "sum":
+        out.index_add_(0, seg, rows)
+    else:
+        out.scatter_reduce_(0, seg.unsqueeze(1).expand(-1, out.shape[1]), rows, "amax", include_self=True)
+    return out.to(init.dtype)
+
+
+def mask_rows(mask: torch.Tensor) -> torch.Tensor:
+    """int32 row numbers of the nonzero entries of ``mask [N]``, ascending."""
+    if mask.dim() != 1:
+        raise ValueError(f"mask must be [N], got {list(mask.shape)}")
+    return (mask != 0).nonzero().squeeze(1).to(torch.int32)

@@ -1,5 +1,6 @@
 """spconv-compatible sparse layers (``sparsetrt.exporter.nn``), running on the CPU reference backend."""
 
+from . import tables
 from .conv import (
     SparseConv1d,
     SparseConv2d,
@@ -48,4 +49,5 @@ __all__ = [
     "SubMConv3d",
     "SubMConv4d",
     "ToDense",
+    "tables",
 ]

@@ -89,6 +89,23 @@ def _densify(ctx) -> None:
     _set(ctx, 0, _input_elem(ctx, 0), dims)
 
 
+def _unique(ctx) -> None:
+    dims = _input_dims(ctx, 0)
+    _set(ctx, 0, TensorProto.INT32, [None, _dim(dims, 1)])
+    _set(ctx, 1, TensorProto.INT32, [_dim(dims, 0)])
+    _set(ctx, 2, TensorProto.INT32, [None])
+    _set(ctx, 3, TensorProto.INT32, [])
+
+
+def _segment_reduce(ctx) -> None:
+    _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 2), 0), _dim(_input_dims(ctx, 0), 1)])
+
+
+def _mask_rows(ctx) -> None:
+    _set(ctx, 0, TensorProto.INT32, [None])
+    _set(ctx, 1, TensorProto.INT32, [])
+
+
 SHAPE_FUNCTIONS: dict[str, Callable] = {
     "SubmRulebook": _subm,
     "SparseRulebook": _sparse,
@@ -97,6 +114,9 @@ SHAPE_FUNCTIONS: dict[str, Callable] = {
     "SparseConv": _conv,
     "SparseMaxPool": _pool,
     "Densify": _densify,
+    "UniqueSites": _unique,
+    "SegmentReduce": _segment_reduce,
+    "MaskRows": _mask_rows,
 }
 
 

@@ -1,4 +1,4 @@
-// The TensorRT side of every sparsetrt plugin: what all six IPluginV3 plugins and their creators share.
+// The TensorRT side of every sparsetrt plugin: what all IPluginV3 plugins and their creators share.
 //
 // A plugin here is validation, shape arithmetic, serialization and one call into the kernel library
 // (kernels/include/sparsetrt/kernels.h). PluginBase implements the IPluginV3 plumbing once (capabilities,
@@ -105,7 +105,7 @@ inline bool isLinear(const nvinfer1::PluginTensorDesc& d) { return d.format == n
 // The constant value of a dimension expression, or -1 when it is not a build-time constant.
 int64_t constantOr(const nvinfer1::IDimensionExpr* e);
 
-// The IPluginV3 methods each op implements itself, declared once for all six op classes.
+// The IPluginV3 methods each op implements itself, declared once for all op classes.
 #define SPARSETRT_OP_PLUGIN_METHODS                                                                                \
   int32_t getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_outputs, const nvinfer1::DataType* input_types, \
                              int32_t nb_inputs) const noexcept override;                                           \

@@ -72,6 +72,8 @@ inline Fields exampleFields(const std::string& op) {
   } else if (op == "Densify") {
     f.addInts("spatial_shape", {2, 160, 160});
     f.addInts("batch_size", {2});
+  } else if (op == "SegmentReduce") {
+    f.addInts("reduction", {0});
   }
   return f;
 }

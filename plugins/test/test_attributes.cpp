@@ -69,6 +69,17 @@ TEST(round_trip_every_op) {
 
   parseNoAttributes("InverseRulebook", "inv", nullptr, 0);
   parseNoAttributes("SparseMaxPool", "pool", nullptr, 0);
+  parseNoAttributes("UniqueSites", "bev_unique", nullptr, 0);
+  parseNoAttributes("MaskRows", "focal_select", nullptr, 0);
+
+  for (int32_t reduction : {0, 1}) {
+    SegmentReduceAttrs r{reduction};
+    auto rv = toFields(r);
+    auto rvv = viewsOf(rv);
+    CHECK(parseSegmentReduce("merge", rvv.data(), static_cast<int32_t>(rvv.size())) == r);
+  }
+  CHECK_THROWS_WITH(AttributeError, validate("merge", SegmentReduceAttrs{2}), "SegmentReduce", "'merge'", "'reduction'",
+                    "0 (sum) or 1 (max)");
 }
 
 TEST(serialized_fields_follow_the_schema_table) {
@@ -89,6 +100,7 @@ TEST(serialized_fields_follow_the_schema_table) {
   check("SparseRulebook", toFields(strided3d()));
   check("SparseConv", toFields(SparseConvAttrs{}));
   check("Densify", toFields(DensifyAttrs{{4}, 1}));
+  check("SegmentReduce", toFields(SegmentReduceAttrs{1}));
 }
 
 TEST(messages_name_node_and_field) {

@@ -37,7 +37,10 @@ std::vector<std::string> serialized(IPluginV3* plugin) {
 // and ConvPlan's workspace bound.
 std::size_t stateFields(const std::string& op) {
   if (op == "SparseConv") return 2;
-  return op == "SubmRulebook" || op == "SparseRulebook" || op == "ConvPlan" ? 1 : 0;
+  return op == "SubmRulebook" || op == "SparseRulebook" || op == "ConvPlan" || op == "UniqueSites" ||
+                 op == "SegmentReduce" || op == "MaskRows"
+             ? 1
+             : 0;
 }
 
 // The value of one serialized INT32 field, or `missing`.

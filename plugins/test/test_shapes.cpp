@@ -29,6 +29,20 @@ TEST(rulebook_shapes) {
   CHECK((inverseRulebookOutput("inv", {27, 800}, {1000, 4}) == Dims{27, 1000}));
 }
 
+TEST(merging_sites_shapes) {
+  const std::vector<Dims> u = uniqueSitesOutputs("bev_unique", {9000, 3});
+  CHECK(u.size() == 4 && u[0] == (Dims{9000, 3}) && u[1] == (Dims{9000}) && u[2] == (Dims{9000}) && u[3].empty());
+  CHECK_THROWS_WITH(ShapeError, uniqueSitesOutputs("bev_unique", {9000}), "UniqueSites", "'bev_unique'", "rank 2");
+  CHECK(segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 64}) == (Dims{5000, 64}));
+  CHECK(segmentReduceOutput("merge", {-1, 64}, {-1}, {-1, 64}) == (Dims{-1, 64}));
+  CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {8000}, {5000, 64}), "SegmentReduce",
+                    "'merge'", "'segments'", "features' rows");
+  CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 32}), "'init'", "channels");
+  const std::vector<Dims> r = maskRowsOutputs("select", {700});
+  CHECK(r.size() == 2 && r[0] == (Dims{700}) && r[1].empty());
+  CHECK_THROWS_WITH(ShapeError, maskRowsOutputs("select", {700, 1}), "MaskRows", "'select'", "'mask'", "rank 1");
+}
+
 TEST(compute_shapes) {
   const Dims bias{64};
   CHECK((sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, &bias) == Dims{900, 64}));

@@ -332,6 +332,11 @@ void validate(const std::string& node, const SparseRulebookAttrs& a) {
 void validate(const std::string& node, const SparseConvAttrs& a) { validateFields("SparseConv", node, toFields(a)); }
 void validate(const std::string& node, const DensifyAttrs& a) { validateFields("Densify", node, toFields(a)); }
 
+void validate(const std::string& node, const SegmentReduceAttrs& a) {
+  if (a.reduction != 0 && a.reduction != 1)
+    fail("SegmentReduce", node, "reduction", "must be 0 (sum) or 1 (max), got " + std::to_string(a.reduction));
+}
+
 // -------------------------------------------------------------------------------------------- parsing
 SubmRulebookAttrs parseSubmRulebook(const std::string& node, const FieldView* fields, int32_t num_fields) {
   FieldReader r("SubmRulebook", node, fields, num_fields);
@@ -377,6 +382,14 @@ DensifyAttrs parseDensify(const std::string& node, const FieldView* fields, int3
   return a;
 }
 
+SegmentReduceAttrs parseSegmentReduce(const std::string& node, const FieldView* fields, int32_t num_fields) {
+  FieldReader r("SegmentReduce", node, fields, num_fields);
+  SegmentReduceAttrs a;
+  a.reduction = r.int32("reduction");
+  validate(node, a);
+  return a;
+}
+
 void parseNoAttributes(const std::string& op, const std::string& node, const FieldView* fields, int32_t num_fields) {
   FieldReader r(op.c_str(), node, fields, num_fields);  // refuses any field: the op declares none
 }
@@ -406,6 +419,8 @@ std::vector<FieldValue> toFields(const SparseConvAttrs& a) {
 std::vector<FieldValue> toFields(const DensifyAttrs& a) {
   return {intsField("spatial_shape", a.spatial_shape), intField("batch_size", a.batch_size)};
 }
+
+std::vector<FieldValue> toFields(const SegmentReduceAttrs& a) { return {intField("reduction", a.reduction)}; }
 
 // ---------------------------------------------------------------------------------- shape arithmetic
 std::vector<int64_t> outputSpatialShape(const SparseRulebookAttrs& a) {

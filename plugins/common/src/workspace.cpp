@@ -124,4 +124,39 @@ ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume) {
   return w;
 }
 
+UniqueSitesWorkspace uniqueSitesWorkspace(int64_t num_in) {
+  const std::size_t n = static_cast<std::size_t>(std::max<int64_t>(num_in, 1));
+  UniqueSitesWorkspace w;
+  w.keys_offset = 0;
+  w.alt_keys_offset = alignUp(w.keys_offset + n * sizeof(uint64_t));
+  w.perm_offset = alignUp(w.alt_keys_offset + n * sizeof(uint64_t));
+  w.alt_perm_offset = alignUp(w.perm_offset + n * sizeof(int32_t));
+  w.sort_temp_offset = alignUp(w.alt_perm_offset + n * sizeof(int32_t));
+  w.sort_temp_bytes = radixSortTempBound(static_cast<int64_t>(n), 64);
+  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
+  return w;
+}
+
+SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in) {
+  const std::size_t n = static_cast<std::size_t>(std::max<int64_t>(num_in, 1));
+  SegmentReduceWorkspace w;
+  w.keys_offset = 0;
+  w.alt_keys_offset = alignUp(w.keys_offset + n * sizeof(uint64_t));
+  w.sort_temp_offset = alignUp(w.alt_keys_offset + n * sizeof(uint64_t));
+  w.sort_temp_bytes = radixSortTempBound(static_cast<int64_t>(n), 64);
+  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
+  return w;
+}
+
+MaskRowsWorkspace maskRowsWorkspace(int64_t num_in) {
+  const std::size_t n = static_cast<std::size_t>(std::max<int64_t>(num_in, 1));
+  MaskRowsWorkspace w;
+  w.keys_offset = 0;
+  w.alt_keys_offset = alignUp(w.keys_offset + n * sizeof(uint64_t));
+  w.sort_temp_offset = alignUp(w.alt_keys_offset + n * sizeof(uint64_t));
+  w.sort_temp_bytes = radixSortTempBound(static_cast<int64_t>(n), 32);
+  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
+  return w;
+}
+
 }  // namespace sparsetrt

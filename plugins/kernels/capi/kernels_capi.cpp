@@ -315,4 +315,42 @@ int spt_densify(int32_t dtype, const void* features, const int32_t* indices, int
   });
 }
 
+int spt_unique_sites(const int32_t* indices, int64_t n, int64_t k, int32_t* unique, int32_t* inverse, int32_t* counts,
+                     int64_t* num_out_host) {
+  return guarded("UniqueSites", [&] {
+    const std::size_t bytes = kernels::uniqueSitesWorkspaceSize(n);
+    Scratch ws(bytes), count(sizeof(int32_t));
+    cudaError_t err = kernels::uniqueSites(indices, n, k, unique, inverse, counts, static_cast<int32_t*>(count.p), ws.p,
+                                           bytes, nullptr);
+    int32_t m = 0;
+    if (err == cudaSuccess) err = cudaMemcpy(&m, count.p, sizeof m, cudaMemcpyDeviceToHost);
+    if (err == cudaSuccess) *num_out_host = m;
+    return err;
+  });
+}
+
+int spt_segment_reduce(int32_t dtype, const void* features, const int32_t* segments, int64_t n, int64_t channels,
+                       const void* init, int64_t m, int32_t reduction, void* out) {
+  return guarded("SegmentReduce", [&] {
+    SegmentReduceAttrs a{reduction};
+    validate("SegmentReduce", a);
+    const std::size_t bytes = kernels::segmentReduceWorkspaceSize(n);
+    Scratch ws(bytes);
+    return finish(kernels::segmentReduce(static_cast<DataType>(dtype), features, segments, n, channels, init, m,
+                                         reduction, out, ws.p, bytes, nullptr));
+  });
+}
+
+int spt_mask_rows(const int32_t* mask, int64_t n, int32_t* rows, int64_t* num_out_host) {
+  return guarded("MaskRows", [&] {
+    const std::size_t bytes = kernels::maskRowsWorkspaceSize(n);
+    Scratch ws(bytes), count(sizeof(int32_t));
+    cudaError_t err = kernels::maskRows(mask, n, rows, static_cast<int32_t*>(count.p), ws.p, bytes, nullptr);
+    int32_t m = 0;
+    if (err == cudaSuccess) err = cudaMemcpy(&m, count.p, sizeof m, cudaMemcpyDeviceToHost);
+    if (err == cudaSuccess) *num_out_host = m;
+    return err;
+  });
+}
+
 }  // extern "C"

@@ -6,8 +6,8 @@
 // determinism, the max_out / out_capacity overflow contract, refusal of a too-small workspace, the
 // device-free radix-sort scratch bound against CUB's own query, and a CUDA-graph capture of every entry point.
 //
-//   test_kernels [group ...]   groups: subm sparse bound conv pool densify untrusted graph (the default: all of
-//                              them) and conv_quick (a small subset of conv, for racecheck)
+//   test_kernels [group ...]   groups: subm sparse bound conv pool densify untrusted graph merge (the default:
+//                              all of them) and conv_quick (a small subset of conv, for racecheck)
 //
 // Exits 77 (CTest: skipped) where no CUDA device is present, 1 on any failure.
 #include <cuda_fp16.h>
@@ -864,6 +864,201 @@ void testDensify(std::mt19937& rng) {
   densifyCase<__half>(rng, "densify fp16 full grid", DataType::kFloat16, {2, 3, 4}, 1, {0}, 24, 3, 0.0);
 }
 
+// ---------------------------------------------------------------------------------- merging sites
+// UniqueSites against std::map (lexicographic order of std::vector<int32_t>), then SegmentReduce over its inverse
+// against plain loops in the same order (so fp32 sums must agree bitwise), with segments outside [0, M) mixed in.
+template <typename T>
+T fromHost(float v);
+template <>
+float fromHost<float>(float v) {
+  return v;
+}
+template <>
+__half fromHost<__half>(float v) {
+  return __float2half(v);
+}
+float toHost(float v) { return v; }
+float toHost(__half v) { return __half2float(v); }
+
+void uniqueCase(std::mt19937& rng, const char* name, int64_t n, int64_t k, int32_t lo, int32_t hi) {
+  std::uniform_int_distribution<int32_t> value(lo, hi);
+  std::vector<int32_t> rows(n * k);
+  for (auto& v : rows) v = value(rng);
+  std::map<std::vector<int32_t>, int32_t> distinct;
+  for (int64_t i = 0; i < n; ++i) ++distinct[std::vector<int32_t>(rows.begin() + i * k, rows.begin() + (i + 1) * k)];
+  const int64_t m = static_cast<int64_t>(distinct.size());
+  Dev<int32_t> d_rows(rows, 1), d_unique(n * k), d_inverse(n), d_counts(n), d_m(1);
+  Dev<char> ws(K::uniqueSitesWorkspaceSize(n));
+  for (Dev<int32_t>* d : {&d_unique, &d_inverse, &d_counts, &d_m}) d->fill(0xEE);
+  EXPECT(K::uniqueSites(d_rows.p, n, k, d_unique.p, d_inverse.p, d_counts.p, d_m.p, ws.p, ws.n, stream) == cudaSuccess,
+         "%s: uniqueSites failed", name);
+  EXPECT(d_m.get()[0] == m, "%s: M = %d, expected %lld", name, d_m.get()[0], (long long)m);
+  std::vector<int32_t> want_unique, want_counts;
+  std::map<std::vector<int32_t>, int32_t> rank;
+  for (const auto& [row, count] : distinct) {
+    rank[row] = static_cast<int32_t>(want_counts.size());
+    want_unique.insert(want_unique.end(), row.begin(), row.end());
+    want_counts.push_back(count);
+  }
+  std::vector<int32_t> want_inverse(n);
+  for (int64_t i = 0; i < n; ++i)
+    want_inverse[i] = rank[std::vector<int32_t>(rows.begin() + i * k, rows.begin() + (i + 1) * k)];
+  EXPECT(d_unique.get(m * k) == want_unique, "%s: unique rows differ", name);
+  EXPECT(d_counts.get(m) == want_counts, "%s: counts differ", name);
+  EXPECT(d_inverse.get() == want_inverse, "%s: inverse differs", name);
+  // Run to run: bitwise the same.
+  const auto first = d_inverse.get();
+  EXPECT(K::uniqueSites(d_rows.p, n, k, d_unique.p, d_inverse.p, d_counts.p, d_m.p, ws.p, ws.n, stream) == cudaSuccess,
+         "%s: second run failed", name);
+  EXPECT(d_inverse.get() == first, "%s: not deterministic", name);
+  if (n > 0) {
+    Dev<char> small(ws.n - 1);
+    EXPECT(K::uniqueSites(d_rows.p, n, k, d_unique.p, d_inverse.p, d_counts.p, d_m.p, small.p, small.n, stream) ==
+               cudaErrorInvalidValue,
+           "%s: a too-small workspace must be refused", name);
+  }
+}
+
+template <typename T>
+void segmentCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n, int64_t m, int64_t c,
+                 int32_t reduction, bool nan) {
+  std::uniform_int_distribution<int32_t> seg(-2, static_cast<int32_t>(m) + 1);  // some outside [0, M)
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<int32_t> segments(n);
+  for (auto& s : segments) s = m > 0 && n % 7 == 3 ? 0 : seg(rng);  // n % 7 == 3: everything in one segment
+  std::vector<T> x(n * c), init(m * c);
+  std::vector<float> xf(n * c), initf(m * c);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = fromHost<T>(xf[i] = toHost(fromHost<T>(u(rng))));
+  for (std::size_t i = 0; i < init.size(); ++i) init[i] = fromHost<T>(initf[i] = toHost(fromHost<T>(u(rng))));
+  if (nan && n > 0) x[0] = fromHost<T>(xf[0] = std::nanf(""));
+  std::vector<float> want(initf);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t s = segments[i];
+    if (s < 0 || s >= m) continue;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      float& acc = want[s * c + ch];
+      const float v = xf[i * c + ch];
+      if (reduction == 0)
+        acc += v;
+      else if (std::isnan(v) || (!std::isnan(acc) && v > acc))
+        acc = v;
+    }
+  }
+  Dev<T> d_x(x, 1), d_init(init), d_out(m * c);
+  Dev<int32_t> d_seg(segments);
+  Dev<char> ws(K::segmentReduceWorkspaceSize(n));
+  EXPECT(
+      K::segmentReduce(dtype, d_x.p, d_seg.p, n, c, d_init.p, m, reduction, d_out.p, ws.p, ws.n, stream) == cudaSuccess,
+      "%s: segmentReduce failed", name);
+  const auto got = d_out.get();
+  int bad = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const float w = toHost(fromHost<T>(want[i])), g = toHost(got[i]);
+    const bool same = (std::isnan(w) && std::isnan(g)) || w == g;  // rounded once from the same fp32 sum
+    bad += !same;
+  }
+  EXPECT(bad == 0, "%s: %d of %zu values differ", name, bad, want.size());
+  const auto again = d_out.get();
+  EXPECT(K::segmentReduce(dtype, d_x.p, d_seg.p, n, c, d_init.p, m, reduction, d_out.p, ws.p, ws.n, stream) ==
+                 cudaSuccess &&
+             sameBits(d_out.get(), again),
+         "%s: not deterministic", name);
+}
+
+void maskCase(std::mt19937& rng, const char* name, int64_t n, double keep) {
+  std::bernoulli_distribution kept(keep);
+  std::uniform_int_distribution<int32_t> value(INT32_MIN, INT32_MAX);
+  std::vector<int32_t> mask(n), want;
+  for (int64_t i = 0; i < n; ++i) {
+    mask[i] = kept(rng) ? (value(rng) | 1) : 0;  // any nonzero value keeps
+    if (mask[i] != 0) want.push_back(static_cast<int32_t>(i));
+  }
+  Dev<int32_t> d_mask(mask, 1), d_rows(n), d_m(1);
+  Dev<char> ws(K::maskRowsWorkspaceSize(n));
+  d_m.fill(0xEE);
+  EXPECT(K::maskRows(d_mask.p, n, d_rows.p, d_m.p, ws.p, ws.n, stream) == cudaSuccess, "%s: maskRows failed", name);
+  EXPECT(d_m.get()[0] == static_cast<int32_t>(want.size()), "%s: M = %d, expected %zu", name, d_m.get()[0],
+         want.size());
+  EXPECT(d_rows.get(want.size()) == want, "%s: rows differ", name);
+}
+
+// The three captured into a CUDA graph (global mode) and replayed twice: the same bits as direct calls (nothing
+// synchronizes, allocates or reads back inside; M stays on the device).
+void mergeGraphCase(std::mt19937& rng) {
+  const int64_t n = 2000, k = 3, c = 16;
+  std::uniform_int_distribution<int32_t> value(0, 9);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<int32_t> rows(n * k), mask(n);
+  std::vector<float> x(n * c), zeros(n * c, 0.0f);
+  for (auto& v : rows) v = value(rng);
+  for (auto& v : mask) v = value(rng) < 4;
+  for (auto& v : x) v = u(rng);
+  Dev<int32_t> d_rows(rows), d_unique(n * k), d_inverse(n), d_counts(n), d_m(1), d_mask(mask), d_kept(n), d_mk(1);
+  Dev<float> d_x(x), d_init(zeros), d_out(n * c);
+  Dev<char> ws_u(K::uniqueSitesWorkspaceSize(n)), ws_s(K::segmentReduceWorkspaceSize(n)),
+      ws_m(K::maskRowsWorkspaceSize(n));
+  const auto enqueue = [&]() {
+    CUDA_OK(K::uniqueSites(d_rows.p, n, k, d_unique.p, d_inverse.p, d_counts.p, d_m.p, ws_u.p, ws_u.n, stream));
+    // M is on the device only: reduce into all n rows of init (a bound, as TensorRT allocates), segments < M.
+    CUDA_OK(K::segmentReduce(DataType::kFloat32, d_x.p, d_inverse.p, n, c, d_init.p, n, 0, d_out.p, ws_s.p, ws_s.n,
+                             stream));
+    CUDA_OK(K::maskRows(d_mask.p, n, d_kept.p, d_mk.p, ws_m.p, ws_m.n, stream));
+  };
+  enqueue();
+  const int32_t m = d_m.get()[0], mk = d_mk.get()[0];
+  const auto ref_unique = d_unique.get(m * k), ref_inverse = d_inverse.get(), ref_kept = d_kept.get(mk);
+  const auto ref_out = d_out.get();
+  for (Dev<int32_t>* d : {&d_unique, &d_inverse, &d_counts, &d_m, &d_kept, &d_mk}) d->fill(0);
+  d_out.fill(0);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  enqueue();
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int replay = 0; replay < 2; ++replay) {
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    syncStream();
+    EXPECT(d_m.get()[0] == m && d_mk.get()[0] == mk && d_unique.get(m * k) == ref_unique &&
+               d_inverse.get() == ref_inverse && d_kept.get(mk) == ref_kept && sameBits(d_out.get(), ref_out),
+           "merge graph replay %d differs from direct calls", replay);
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+}
+
+void testMerge(std::mt19937& rng) {
+  mergeGraphCase(rng);
+  maskCase(rng, "mask N=0", 0, 0.5);
+  maskCase(rng, "mask none kept", 300, 0.0);
+  maskCase(rng, "mask all kept", 300, 1.0);
+  maskCase(rng, "mask half", 5000, 0.5);
+  Dev<char> small(K::maskRowsWorkspaceSize(10));
+  EXPECT(K::maskRows(nullptr, 5000, nullptr, nullptr, small.p, small.n, stream) == cudaErrorInvalidValue,
+         "mask: a workspace sized for fewer rows must be refused");
+  uniqueCase(rng, "unique N=0", 0, 4, 0, 3);
+  uniqueCase(rng, "unique one row", 1, 3, -5, 5);
+  uniqueCase(rng, "unique all equal", 500, 3, 7, 7);
+  uniqueCase(rng, "unique sites with duplicates", 3000, 4, 0, 6);
+  uniqueCase(rng, "unique negative and extreme values", 2000, 3, INT32_MIN, INT32_MAX);
+  uniqueCase(rng, "unique 1 column", 1000, 1, -50, 50);
+  uniqueCase(rng, "unique 7 columns", 700, 7, 0, 1);
+  segmentCase<float>(rng, "segment sum", DataType::kFloat32, 3000, 800, 13, 0, false);
+  segmentCase<float>(rng, "segment sum N=0", DataType::kFloat32, 0, 40, 5, 0, false);
+  segmentCase<float>(rng, "segment sum M=0", DataType::kFloat32, 50, 0, 5, 0, false);
+  segmentCase<float>(rng, "segment sum one long group", DataType::kFloat32, 1000, 3, 67, 0, false);
+  segmentCase<float>(rng, "segment max NaN", DataType::kFloat32, 900, 200, 3, 1, true);
+  segmentCase<__half>(rng, "segment sum fp16", DataType::kFloat16, 2000, 700, 33, 0, false);
+  segmentCase<__half>(rng, "segment max fp16", DataType::kFloat16, 2000, 300, 8, 1, false);
+  Dev<char> ws(K::segmentReduceWorkspaceSize(10));
+  EXPECT(K::segmentReduce(DataType::kFloat32, nullptr, nullptr, 5000, 3, nullptr, 4, 0, nullptr, ws.p, ws.n, stream) ==
+             cudaErrorInvalidValue,
+         "segment: a workspace sized for fewer rows must be refused");
+  EXPECT(K::segmentReduce(DataType::kFloat32, nullptr, nullptr, 10, 3, nullptr, 4, 2, nullptr, ws.p, ws.n, stream) ==
+             cudaErrorInvalidValue,
+         "segment: an unknown reduction must be refused");
+}
+
 // ------------------------------------------------------------------------------------ CUDA graphs
 // Every entry point captured into a graph (global capture mode: the strictest) and replayed twice must give
 // the same bits as direct calls: nothing synchronizes, allocates or reads back inside.
@@ -1061,10 +1256,10 @@ int main(int argc, char** argv) {
     bool by_default;  // conv_quick repeats a subset of conv, for racecheck
   };
   const Group groups[] = {
-      {"subm", testSubm, true},  {"sparse", testSparse, true},         {"bound", testSortBound, true},
-      {"conv", testConv, true},  {"conv_quick", testConvQuick, false}, {"pool", testPool, true},
-      {"plan", testPlan, true},  {"densify", testDensify, true},       {"untrusted", testUntrusted, true},
-      {"graph", testGraph, true}};
+      {"subm", testSubm, true},   {"sparse", testSparse, true},         {"bound", testSortBound, true},
+      {"conv", testConv, true},   {"conv_quick", testConvQuick, false}, {"pool", testPool, true},
+      {"plan", testPlan, true},   {"densify", testDensify, true},       {"untrusted", testUntrusted, true},
+      {"graph", testGraph, true}, {"merge", testMerge, true}};
   for (int i = 1; i < argc; ++i)
     if (std::none_of(std::begin(groups), std::end(groups),
                      [&](const Group& g) { return argv[i] == std::string(g.name); })) {

@@ -254,6 +254,66 @@ int main() {
   CUDA_OK(cudaDeviceSynchronize());
   EXPECT(dense_p.get<float>(dense_elems) == dense_k.get<float>(dense_elems), "Densify plugin == kernel");
 
+  // UniqueSites over the sites with z dropped (many duplicates: a sparse BEV), then SegmentReduce of the features
+  // over its inverse, into zeros: both == the kernels.
+  std::vector<int32_t> bev;
+  for (int64_t i = 0; i < n; ++i) bev.insert(bev.end(), {sites[4 * i], sites[4 * i + 2] % 20, sites[4 * i + 3] % 20});
+  Buffer d_bev(bev), uniq_p(n * 3 * 4), inv_p2(n * 4), cnt_p(n * 4), num_p(4);
+  Buffer uniq_k(n * 3 * 4), inv_k2(n * 4), cnt_k(n * 4), num_k(4);
+  Fields nf_fields;
+  IPluginV3* uniq = make("UniqueSites", nf_fields);
+  EXPECT(run(uniq, {plain(DataType::kINT32, {n, 3})},
+             {plain(DataType::kINT32, {n, 3}), plain(DataType::kINT32, {n}), plain(DataType::kINT32, {n}),
+              plain(DataType::kINT32, {})},
+             {d_bev.p}, {uniq_p.p, inv_p2.p, cnt_p.p, num_p.p}) == 0,
+         "UniqueSites enqueue");
+  Buffer ws_u(K::uniqueSitesWorkspaceSize(n));
+  CUDA_OK(K::uniqueSites(static_cast<int32_t*>(d_bev.p), n, 3, static_cast<int32_t*>(uniq_k.p),
+                         static_cast<int32_t*>(inv_k2.p), static_cast<int32_t*>(cnt_k.p),
+                         static_cast<int32_t*>(num_k.p), ws_u.p, ws_u.bytes, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const int64_t mu = num_k.get<int32_t>(1)[0];
+  EXPECT(mu > 0 && mu < n && num_p.get<int32_t>(1)[0] == mu, "UniqueSites plugin M == kernel M (%lld)", (long long)mu);
+  EXPECT(uniq_p.get<int32_t>(mu * 3) == uniq_k.get<int32_t>(mu * 3) &&
+             cnt_p.get<int32_t>(mu) == cnt_k.get<int32_t>(mu) && inv_p2.get<int32_t>(n) == inv_k2.get<int32_t>(n),
+         "UniqueSites plugin == kernel");
+  for (int32_t reduction : {0, 1}) {
+    Fields rf2 = exampleFields("SegmentReduce");
+    rf2.ints[0] = {reduction};
+    IPluginV3* seg = make("SegmentReduce", rf2);
+    std::vector<float> zeros(mu * c_in, 0.0f);
+    Buffer d_init(zeros), seg_p(mu * c_in * 4), seg_k(mu * c_in * 4);
+    EXPECT(run(seg,
+               {plain(DataType::kFLOAT, {n, c_in}), plain(DataType::kINT32, {n}), plain(DataType::kFLOAT, {mu, c_in})},
+               {plain(DataType::kFLOAT, {mu, c_in})}, {d_feats.p, inv_k2.p, d_init.p}, {seg_p.p}) == 0,
+           "SegmentReduce enqueue");
+    Buffer ws_s(K::segmentReduceWorkspaceSize(n));
+    CUDA_OK(K::segmentReduce(sparsetrt::DataType::kFloat32, d_feats.p, static_cast<int32_t*>(inv_k2.p), n, c_in,
+                             d_init.p, mu, reduction, seg_k.p, ws_s.p, ws_s.bytes, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    EXPECT(seg_p.get<float>(mu * c_in) == seg_k.get<float>(mu * c_in), "SegmentReduce plugin == kernel");
+    delete seg;
+  }
+  delete uniq;
+
+  // MaskRows over a mask of every third row == the kernel.
+  std::vector<int32_t> keep(n);
+  for (int64_t i = 0; i < n; ++i) keep[i] = i % 3 == 0 ? 7 : 0;
+  Buffer d_keep(keep), rows_p(n * 4), rows_k(n * 4), mnum_p(4), mnum_k(4);
+  Fields no_fields2;
+  IPluginV3* mask = make("MaskRows", no_fields2);
+  EXPECT(run(mask, {plain(DataType::kINT32, {n})}, {plain(DataType::kINT32, {n}), plain(DataType::kINT32, {})},
+             {d_keep.p}, {rows_p.p, mnum_p.p}) == 0,
+         "MaskRows enqueue");
+  Buffer ws_m(K::maskRowsWorkspaceSize(n));
+  CUDA_OK(K::maskRows(static_cast<int32_t*>(d_keep.p), n, static_cast<int32_t*>(rows_k.p),
+                      static_cast<int32_t*>(mnum_k.p), ws_m.p, ws_m.bytes, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const int64_t mk = mnum_k.get<int32_t>(1)[0];
+  EXPECT(mk == (n + 2) / 3 && mnum_p.get<int32_t>(1)[0] == mk && rows_p.get<int32_t>(mk) == rows_k.get<int32_t>(mk),
+         "MaskRows plugin == kernel");
+  delete mask;
+
   // Overflow: a user bound below the true count is a failed enqueue (logged), never a truncation.
   Fields small = exampleFields("SparseRulebook");
   small.ints[7] = {10};  // max_out

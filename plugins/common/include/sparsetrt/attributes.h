@@ -76,6 +76,12 @@ struct DensifyAttrs {
   }
 };
 
+// SegmentReduce: 0 sum, 1 max (sparsetrt::Reduction).
+struct SegmentReduceAttrs {
+  int32_t reduction = 0;
+  bool operator==(const SegmentReduceAttrs& o) const { return reduction == o.reduction; }
+};
+
 // Parse and validate. `node` is the ONNX node's name (TensorRT passes it to createPlugin), used in every
 // message. Every schema field is required (the exporter always writes them all); unknown fields are refused
 // so a schema drift shows up at engine build time rather than as a silently ignored attribute.
@@ -83,6 +89,7 @@ SubmRulebookAttrs parseSubmRulebook(const std::string& node, const FieldView* fi
 SparseRulebookAttrs parseSparseRulebook(const std::string& node, const FieldView* fields, int32_t num_fields);
 SparseConvAttrs parseSparseConv(const std::string& node, const FieldView* fields, int32_t num_fields);
 DensifyAttrs parseDensify(const std::string& node, const FieldView* fields, int32_t num_fields);
+SegmentReduceAttrs parseSegmentReduce(const std::string& node, const FieldView* fields, int32_t num_fields);
 // Ops without attributes still refuse unexpected fields.
 void parseNoAttributes(const std::string& op, const std::string& node, const FieldView* fields, int32_t num_fields);
 
@@ -91,6 +98,7 @@ std::vector<FieldValue> toFields(const SubmRulebookAttrs& a);
 std::vector<FieldValue> toFields(const SparseRulebookAttrs& a);
 std::vector<FieldValue> toFields(const SparseConvAttrs& a);
 std::vector<FieldValue> toFields(const DensifyAttrs& a);
+std::vector<FieldValue> toFields(const SegmentReduceAttrs& a);
 
 // Validation alone (parse* calls these): throws AttributeError naming node and field. The rules are the
 // schema's (sparsetrt/op_rules.h, generated from exporter/schema/sparsetrt_ops.json), applied by
@@ -100,6 +108,7 @@ void validate(const std::string& node, const SubmRulebookAttrs& a);
 void validate(const std::string& node, const SparseRulebookAttrs& a);
 void validate(const std::string& node, const SparseConvAttrs& a);
 void validate(const std::string& node, const DensifyAttrs& a);
+void validate(const std::string& node, const SegmentReduceAttrs& a);
 
 // Geometry for the kernels. Attributes must have been validated.
 RulebookGeometry makeGeometry(const SubmRulebookAttrs& a);

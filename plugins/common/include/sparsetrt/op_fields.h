@@ -62,6 +62,10 @@ inline constexpr FieldSpec kDensifyFields[] = {
     {"batch_size", FieldType::kInt32},
 };
 
+inline constexpr FieldSpec kSegmentReduceFields[] = {
+    {"reduction", FieldType::kInt32},
+};
+
 template <std::size_t N>
 constexpr std::size_t countOf(const FieldSpec (&)[N]) {
   return N;
@@ -76,6 +80,9 @@ inline constexpr OpSpec kOps[] = {
     {"SparseConv", "2", kSparseConvFields, countOf(kSparseConvFields), "1"},
     {"SparseMaxPool", "1", nullptr, 0},
     {"Densify", "1", kDensifyFields, countOf(kDensifyFields)},
+    {"UniqueSites", "2", nullptr, 0},
+    {"SegmentReduce", "2", kSegmentReduceFields, countOf(kSegmentReduceFields)},
+    {"MaskRows", "2", nullptr, 0},
 };
 
 inline constexpr std::size_t kNumOps = sizeof(kOps) / sizeof(kOps[0]);

@@ -96,6 +96,13 @@ inline constexpr const char* kDensifyRuleTerms0[] = {"spatial_shape"};
 inline constexpr const char* kDensifyRuleTerms1[] = {"batch_size", "spatial_shape"};
 inline constexpr const char* kDensify_features_dims[] = {"N", "C"};
 inline constexpr const char* kDensify_indices_dims[] = {"N", "1+D"};
+inline constexpr const char* kUniqueSites_indices_dims[] = {"N", "K"};
+inline constexpr int64_t kSegmentReduce_reduction_values[] = {0, 1};
+inline constexpr const char* kSegmentReduce_reduction_names[] = {"sum", "max"};
+inline constexpr const char* kSegmentReduce_features_dims[] = {"N", "C"};
+inline constexpr const char* kSegmentReduce_segments_dims[] = {"N"};
+inline constexpr const char* kSegmentReduce_init_dims[] = {"M", "C"};
+inline constexpr const char* kMaskRows_mask_dims[] = {"N"};
 
 inline constexpr ValueRule kSubmRulebookValues[] = {
     {"spatial_shape", LengthRule::kRange, 1, 4, true, 1, false, 0, nullptr, nullptr, 0, nullptr, 0, false},
@@ -168,6 +175,20 @@ inline constexpr InputShape kDensifyInputs[] = {
     {"features", false, kDensify_features_dims, 2, nullptr, nullptr},
     {"indices", false, kDensify_indices_dims, 2, nullptr, nullptr},
 };
+inline constexpr InputShape kUniqueSitesInputs[] = {
+    {"indices", false, kUniqueSites_indices_dims, 2, nullptr, nullptr},
+};
+inline constexpr ValueRule kSegmentReduceValues[] = {
+    {"reduction", LengthRule::kAny, 0, 0, false, 0, false, 0, kSegmentReduce_reduction_values, kSegmentReduce_reduction_names, 2, nullptr, 0, false},
+};
+inline constexpr InputShape kSegmentReduceInputs[] = {
+    {"features", false, kSegmentReduce_features_dims, 2, nullptr, nullptr},
+    {"segments", false, kSegmentReduce_segments_dims, 1, nullptr, nullptr},
+    {"init", false, kSegmentReduce_init_dims, 2, nullptr, nullptr},
+};
+inline constexpr InputShape kMaskRowsInputs[] = {
+    {"mask", false, kMaskRows_mask_dims, 1, nullptr, nullptr},
+};
 
 inline constexpr OpRules kOpRules[] = {
     {"SubmRulebook", kSubmRulebookValues, 3, kSubmRulebookRules, 3, kSubmRulebookInputs, 1},
@@ -177,6 +198,9 @@ inline constexpr OpRules kOpRules[] = {
     {"SparseConv", kSparseConvValues, 2, nullptr, 0, kSparseConvInputs, 5},
     {"SparseMaxPool", nullptr, 0, nullptr, 0, kSparseMaxPoolInputs, 2},
     {"Densify", kDensifyValues, 2, kDensifyRules, 2, kDensifyInputs, 2},
+    {"UniqueSites", nullptr, 0, nullptr, 0, kUniqueSitesInputs, 1},
+    {"SegmentReduce", kSegmentReduceValues, 1, nullptr, 0, kSegmentReduceInputs, 3},
+    {"MaskRows", nullptr, 0, nullptr, 0, kMaskRowsInputs, 1},
 };
 
 }  // namespace sparsetrt

@@ -38,6 +38,12 @@ Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims&
                       const Dims* bias, const Dims* residual = nullptr);
 // [M, C]
 Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors);
+// {unique [B, K], inverse [N], counts [B], num_out []} with B = N, the bound on M.
+std::vector<Dims> uniqueSitesOutputs(const std::string& node, const Dims& indices);
+// [M, C]: features [N, C], segments [N], init [M, C].
+Dims segmentReduceOutput(const std::string& node, const Dims& features, const Dims& segments, const Dims& init);
+// {rows [N], num_out []}: the bound M <= N.
+std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask);
 // [batch_size, C, *spatial_shape]
 Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices);
 

@@ -72,6 +72,39 @@ struct ConvPlanWorkspace {
 };
 ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume);
 
+// UniqueSites: two 64-bit key buffers (the radix sort's double buffer), two int32 permutations and CUB's sort
+// scratch for `num_in` keys of all 64 bits. Pure arithmetic (engines build without a GPU).
+struct UniqueSitesWorkspace {
+  std::size_t keys_offset = 0;       // uint64 [N]
+  std::size_t alt_keys_offset = 0;   // uint64 [N]
+  std::size_t perm_offset = 0;       // int32 [N]
+  std::size_t alt_perm_offset = 0;   // int32 [N]
+  std::size_t sort_temp_offset = 0;  // CUB temp storage
+  std::size_t sort_temp_bytes = 0;   // radixSortTempBound(N, 64)
+  std::size_t bytes = 0;
+};
+UniqueSitesWorkspace uniqueSitesWorkspace(int64_t num_in);
+
+// SegmentReduce: two 64-bit key buffers and CUB's sort scratch for `num_in` keys of all 64 bits.
+struct SegmentReduceWorkspace {
+  std::size_t keys_offset = 0;      // uint64 [N]
+  std::size_t alt_keys_offset = 0;  // uint64 [N]
+  std::size_t sort_temp_offset = 0;
+  std::size_t sort_temp_bytes = 0;
+  std::size_t bytes = 0;
+};
+SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in);
+
+// MaskRows: two 64-bit key buffers and CUB's sort scratch for `num_in` keys of 32 bits.
+struct MaskRowsWorkspace {
+  std::size_t keys_offset = 0;      // uint64 [N]
+  std::size_t alt_keys_offset = 0;  // uint64 [N]
+  std::size_t sort_temp_offset = 0;
+  std::size_t sort_temp_bytes = 0;
+  std::size_t bytes = 0;
+};
+MaskRowsWorkspace maskRowsWorkspace(int64_t num_in);
+
 // An upper bound on the temp storage of CUB's cub::DeviceRadixSort::SortKeys over a DoubleBuffer of
 // `num_items` uint64 keys (int item count) and bits [0, key_bits), derived from CUB's onesweep dispatch
 // (workspace.cpp says how). The assumptions it rests on are these constants; the kernel library

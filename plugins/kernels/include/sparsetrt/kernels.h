@@ -121,5 +121,30 @@ cudaError_t densify(DataType dtype, const void* d_features, const int32_t* d_ind
                     int32_t ndim, const int32_t* spatial_shape /* host, ndim entries */, int32_t batch_size,
                     void* d_out, void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
 
+// ------------------------------------------------------------------------------------ merging sites
+
+// UniqueSites: the distinct rows of d_indices [N, K] sorted lexicographically (column 0 first), as
+// torch.unique(dim=0, return_inverse=True, return_counts=True): d_unique [M, K] and d_counts [M] (both sized for
+// M = N, the bound), d_inverse [N] with row n == unique[inverse[n]], M written to *d_num_out (never read back
+// here). Deterministic (radix sorts; integer counts). Any int32 values, any K >= 1.
+std::size_t uniqueSitesWorkspaceSize(int64_t num_in);
+cudaError_t uniqueSites(const int32_t* d_indices, int64_t num_in, int64_t columns, int32_t* d_unique,
+                        int32_t* d_inverse, int32_t* d_counts, int32_t* d_num_out, void* d_workspace,
+                        std::size_t workspace_size, cudaStream_t stream);
+
+// SegmentReduce: d_out [M, C] = d_init [M, C] combined with every features[n] whose segments[n] = m, in ascending
+// n, accumulated in fp32 (reduction 0 sum, 1 max); segments outside [0, M) are ignored. features, init and out
+// of `dtype`; d_out may not alias d_init. Deterministic: rows are grouped by a radix sort, no atomics.
+std::size_t segmentReduceWorkspaceSize(int64_t num_in);
+cudaError_t segmentReduce(DataType dtype, const void* d_features, const int32_t* d_segments, int64_t num_in,
+                          int64_t channels, const void* d_init, int64_t num_out, int32_t reduction, void* d_out,
+                          void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
+
+// MaskRows: d_rows [M] = the n with d_mask[n] != 0, ascending (d_rows sized for the bound M = N), M written to
+// *d_num_out (never read back here). Deterministic (a radix sort of the kept positions).
+std::size_t maskRowsWorkspaceSize(int64_t num_in);
+cudaError_t maskRows(const int32_t* d_mask, int64_t num_in, int32_t* d_rows, int32_t* d_num_out, void* d_workspace,
+                     std::size_t workspace_size, cudaStream_t stream);
+
 }  // namespace kernels
 }  // namespace sparsetrt

@@ -70,6 +70,14 @@ SPT_API int spt_sparse_conv(int32_t dtype, const void* features, int64_t n, int6
                             const void* residual, int64_t c_out, int32_t activation, float alpha, void* out);
 SPT_API int spt_sparse_max_pool(int32_t dtype, const void* features, int64_t n, int64_t channels,
                                 const int32_t* neighbors, int64_t kernel_volume, int64_t m, void* out);
+// UniqueSites: unique [n, k] and counts [n] sized for the bound M <= n; M written to *num_out_host.
+SPT_API int spt_unique_sites(const int32_t* indices, int64_t n, int64_t k, int32_t* unique, int32_t* inverse,
+                             int32_t* counts, int64_t* num_out_host);
+// SegmentReduce: out [m, channels] = init combined with features grouped by segments (reduction 0 sum, 1 max).
+SPT_API int spt_segment_reduce(int32_t dtype, const void* features, const int32_t* segments, int64_t n,
+                               int64_t channels, const void* init, int64_t m, int32_t reduction, void* out);
+// MaskRows: rows [n] sized for the bound; M written to *num_out_host.
+SPT_API int spt_mask_rows(const int32_t* mask, int64_t n, int32_t* rows, int64_t* num_out_host);
 SPT_API int spt_densify(int32_t dtype, const void* features, const int32_t* indices, int64_t n, int64_t channels,
                         int32_t ndim, const int32_t* spatial_shape, int32_t batch_size, void* out);
 }
