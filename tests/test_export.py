@@ -150,20 +150,42 @@ def test_example_runs(tmp_path):
     assert "computes what the spconv model computes" in result.stdout
 
 
+def _most_created_sites(model: SpconvNet, args) -> int:
+    """The most sites one of the model's site-creating layers (the strided conv, the pool) makes on ``args``."""
+    counts: list[int] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: counts.append(o.features.shape[0])) for m in (model.b, model.pool)]
+    try:
+        spconv_forward(model, *args)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(counts)
+
+
 @PATHS
 def test_max_sites_bound_is_enforced_not_truncated(gen, dynamo):
     model = SpconvNet().eval()
-    args = _inputs(gen, 150)
+    args = _inputs(gen, 150)  # a strided conv over 150 sites makes at least 150 / 8 > 5
     with pytest.raises(ValueError, match="more than its bound max_out=5"):
         export(model, args, io.BytesIO(), input_names=["features", "coords"], max_sites=5, dynamo=dynamo)
+    small = _inputs(gen, 20)
+    bound = _most_created_sites(model, small)  # exactly what the example needs: no truncation at the bound
     buf = io.BytesIO()
-    export(model, _inputs(gen, 20), buf, input_names=["features", "coords"], max_sites=80, dynamo=dynamo)
+    export(model, small, buf, input_names=["features", "coords"], max_sites=bound, dynamo=dynamo)
     proto = onnx.load_from_string(buf.getvalue())
     rulebooks = [n for n in proto.graph.node if n.op_type == "SparseRulebook"]
-    assert rulebooks and all(a.i == 80 for n in rulebooks for a in n.attribute if a.name == "max_out")
-    features, coords, _ = _inputs(gen, 150)
-    with pytest.raises(RuntimeError, match="more than its bound max_out=80"):
-        ReferenceSession(proto).run(None, {"features": features.numpy(), "coords": coords.numpy()})
+    assert rulebooks and all(a.i == bound for n in rulebooks for a in n.attribute if a.name == "max_out")
+    # One voxel more, where it makes a layer create a site more than the bound allows.
+    features, coords, batch_size = small
+    taken = {tuple(c) for c in coords.tolist()}
+    for site in np.ndindex(batch_size, *SHAPE):
+        if site in taken:
+            continue
+        bigger = (torch.cat([features, features[:1]]), torch.cat([coords, torch.tensor([site], dtype=coords.dtype)]))
+        if _most_created_sites(model, (*bigger, batch_size)) > bound:
+            break
+    with pytest.raises(RuntimeError, match=f"more than its bound max_out={bound}"):
+        ReferenceSession(proto).run(None, {"features": bigger[0].numpy(), "coords": bigger[1].numpy()})
 
 
 class UNetSpconv(torch.nn.Module):

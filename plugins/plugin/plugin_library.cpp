@@ -35,7 +35,7 @@ SPARSETRT_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& 
   // Files and engines of an op's previous version (op_fields.h): SparseConv 1 (no residual, no ConvPlan input).
   static Creator<SparseConvPlugin> conv_v1(opSpec(SparseConvPlugin::kName).previous_version);
   // Schema order (op_fields.h kOps), then the previous versions; the contract test checks every op has a creator.
-  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm, &sparse,  &inverse, &plan, &conv,   &pool,
+  static nvinfer1::IPluginCreatorInterface* const creators[] = {&subm,    &sparse, &inverse, &plan, &conv,   &pool,
                                                                 &densify, &unique, &segment, &mask, &conv_v1};
   nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
   return creators;

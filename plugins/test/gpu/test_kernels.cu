@@ -1255,11 +1255,17 @@ int main(int argc, char** argv) {
     void (*fn)(std::mt19937&);
     bool by_default;  // conv_quick repeats a subset of conv, for racecheck
   };
-  const Group groups[] = {
-      {"subm", testSubm, true},   {"sparse", testSparse, true},         {"bound", testSortBound, true},
-      {"conv", testConv, true},   {"conv_quick", testConvQuick, false}, {"pool", testPool, true},
-      {"plan", testPlan, true},   {"densify", testDensify, true},       {"untrusted", testUntrusted, true},
-      {"graph", testGraph, true}, {"merge", testMerge, true}};
+  const Group groups[] = {{"subm", testSubm, true},
+                          {"sparse", testSparse, true},
+                          {"bound", testSortBound, true},
+                          {"conv", testConv, true},
+                          {"conv_quick", testConvQuick, false},
+                          {"pool", testPool, true},
+                          {"plan", testPlan, true},
+                          {"densify", testDensify, true},
+                          {"untrusted", testUntrusted, true},
+                          {"graph", testGraph, true},
+                          {"merge", testMerge, true}};
   for (int i = 1; i < argc; ++i)
     if (std::none_of(std::begin(groups), std::end(groups),
                      [&](const Group& g) { return argv[i] == std::string(g.name); })) {
