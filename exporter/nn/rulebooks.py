@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import ops
 from ..backend.geometry import ConvGeometry, ConvKind
-from ..backend.rulebook import Rulebook, build_rulebook
-from ..onnx_ops import is_exporting, traced_inverse, traced_rulebook
+from ..backend.rulebook import Rulebook
 from ..sparse_tensor import SparseTensor
 from ..symbolic_sizes import sizes_differ
 
@@ -22,9 +22,7 @@ _AUTO_SUBM = "__sparsetrt_subm__"  # indice_dict entries keyed by ("__sparsetrt_
 
 
 def _build(x: SparseTensor, geometry: ConvGeometry) -> Rulebook:
-    # While exporting, the rulebook is also recorded as a node whose outputs feed the layers using it.
-    build = traced_rulebook if is_exporting() else build_rulebook
-    return build(x.indices, x.spatial_shape, x.batch_size, geometry)
+    return ops.rulebook(x.indices, x.spatial_shape, x.batch_size, geometry)
 
 
 def _same_sites(rb: Rulebook, x: SparseTensor) -> bool:
@@ -108,4 +106,4 @@ def find_inverse(x: SparseTensor, kernel_size: tuple[int, ...], indice_key: str,
             f"indice_key {indice_key!r} produced {stored.num_out} sites on grid "
             f"{list(stored.out_spatial_shape)}; an inverse conv must receive its partner's output sites"
         )
-    return traced_inverse(stored) if is_exporting() else stored.inverted()
+    return ops.inverse_rulebook(stored)
