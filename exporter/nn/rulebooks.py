@@ -21,10 +21,6 @@ from ..symbolic_sizes import sizes_differ
 _AUTO_SUBM = "__sparsetrt_subm__"  # indice_dict entries keyed by ("__sparsetrt_subm__", geometry)
 
 
-def _build(x: SparseTensor, geometry: ConvGeometry) -> Rulebook:
-    return ops.rulebook(x.indices, x.spatial_shape, x.batch_size, geometry)
-
-
 def _same_sites(rb: Rulebook, x: SparseTensor) -> bool:
     return rb.in_spatial_shape == tuple(x.spatial_shape) and not sizes_differ(rb.num_in, x.indices.shape[0])
 
@@ -63,7 +59,7 @@ def find_or_build(
         if auto is not None and auto.in_indices is x.indices and _same_sites(auto, x):
             rb = auto
         else:
-            rb = _build(x, geometry)
+            rb = ops.rulebook(x.indices, x.spatial_shape, x.batch_size, geometry)
             cache[auto_key] = rb
         if indice_key is not None:
             cache[indice_key] = rb
@@ -74,7 +70,7 @@ def find_or_build(
             f"{layer}: indice_key {indice_key!r} is already used by an earlier layer; a strided, regular or "
             "transposed layer creates new sites and needs a key of its own"
         )
-    rb = _build(x, geometry)
+    rb = ops.rulebook(x.indices, x.spatial_shape, x.batch_size, geometry)
     if indice_key is not None:
         cache[indice_key] = rb
     return rb, cache
