@@ -12,7 +12,7 @@ exactly one node of the ``sparsetrt`` domain (``torchscript_export`` and ``dynam
 - The fake (meta) implementation gives torch.export the output shapes: static ones from the attributes,
   the site count N from the input, and SparseRulebook's output count M as a new unbacked symbolic int.
 
-The layers call these ops only while a model is being exported (``onnx_ops``); the eager path calls the
+The functional layer (``ops``) calls these only while a model is being exported; its eager path calls the
 backend directly, with cached rulebook pairs and autograd.
 """
 

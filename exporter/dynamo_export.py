@@ -201,7 +201,7 @@ def export_dynamo(
     dynamic_axes: Mapping[str, Any],
     opset_version: int,
 ) -> onnx.ModelProto:
-    """The raw ModelProto of the model (before our graph passes); call inside ``onnx_ops.exporting()``."""
+    """The raw ModelProto of the model (before our graph passes); call inside ``ops.exporting()``."""
     if opset_version < MIN_DYNAMO_OPSET:
         raise ValueError(
             f"opset_version {opset_version}: the dynamo exporter writes opset {MIN_DYNAMO_OPSET} or later; "

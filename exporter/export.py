@@ -17,7 +17,7 @@ from .convert import WeightLayout, convert
 from .dynamo_export import MIN_DYNAMO_OPSET, export_dynamo
 from .graph_passes import optimize
 from .idioms import ModuleStack, SparseIdioms, spconv_functions_replaced
-from .onnx_ops import exporting
+from .ops import ExportOptions, exporting
 from .schema.onnx_registration import register_onnx_schemas
 from .torchscript_export import export_torchscript
 from .verify import check_graph, compare_with_reference, flatten_outputs
@@ -137,15 +137,14 @@ def export(
     dynamic_axes = _default_dynamic_axes(args, input_names) if dynamic_axes is None else dynamic_axes
     converted = convert(model, weight_layout=weight_layout).eval()
 
-    if max_sites < 0:
-        raise ValueError(f"max_sites must be >= 0 (0 = no user bound), got {max_sites}")
+    options = ExportOptions(max_sites=max_sites)  # what the ops read while they are recorded
     dynamo = DEFAULT_DYNAMO if dynamo is None else bool(dynamo)
     opset_version = DEFAULT_OPSET[dynamo] if opset_version is None else int(opset_version)
     trace = export_dynamo if dynamo else export_torchscript
     with spconv_functions_replaced():  # spconv's sparse_add cannot take our tensors, eagerly or traced
         frames = _verification_frames(converted, args, input_names, dynamic_axes) if verify else []
     with contextlib.ExitStack() as tracing:
-        tracing.enter_context(exporting(max_sites))
+        tracing.enter_context(exporting(options))
         tracing.enter_context(torch.no_grad())
         recorded = tracing.enter_context(warnings.catch_warnings(record=True))
         warnings.simplefilter("default")

@@ -1,7 +1,7 @@
 """Sparse-tensor functions over different site sets: merging duplicate sites, spconv's ``sparse_add``.
 
-Each runs on the reference backend, and while ``export`` traces it records ``UniqueSites`` + ``SegmentReduce``
-nodes (the same ops ``torch.unique`` + ``index_add_`` in a user's forward become).
+Both are ``UniqueSites`` + ``SegmentReduce`` (``ops.sites``): eagerly on the reference backend, and while ``export``
+traces as those nodes (the same ops ``torch.unique`` + ``index_add_`` in a user's forward become).
 """
 
 from __future__ import annotations
@@ -10,23 +10,10 @@ from typing import Any
 
 import torch
 
-from .backend import ops as backend_ops
-from .onnx_ops import is_exporting, traced_segment_reduce, traced_unique_sites
+from . import ops
 from .sparse_tensor import SparseTensor, as_sparse_tensor
 
 REDUCTIONS = ("sum", "max", "mean")
-
-
-def _unique(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    if is_exporting():
-        return traced_unique_sites(indices)
-    return backend_ops.unique_rows(indices.to(torch.int32))
-
-
-def _reduce(features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: str) -> torch.Tensor:
-    if is_exporting():
-        return traced_segment_reduce(features, segments, init, reduction)
-    return backend_ops.segment_reduce(features, segments, init, reduction)
 
 
 def merge_duplicate_sites(x: Any, reduction: str = "sum") -> SparseTensor:
@@ -37,13 +24,13 @@ def merge_duplicate_sites(x: Any, reduction: str = "sum") -> SparseTensor:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     x = as_sparse_tensor(x, "merge_duplicate_sites")
     features = x.features
-    unique, inverse, counts = _unique(x.indices)
+    unique, inverse, counts = ops.unique_sites(x.indices)
     shape = (unique.shape[0], features.shape[1])
     if reduction == "max":
         init = features.new_full(shape, float("-inf"))
     else:
         init = features.new_zeros(shape)
-    merged = _reduce(features, inverse, init, "max" if reduction == "max" else "sum")
+    merged = ops.segment_reduce(features, inverse, init, "max" if reduction == "max" else "sum")
     if reduction == "mean":
         merged = merged / counts.unsqueeze(1).to(merged.dtype)
     return SparseTensor(merged, unique, x.spatial_shape, x.batch_size, validate=False)

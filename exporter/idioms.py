@@ -19,7 +19,7 @@ Constructs that have no exportable form fail at once with an ``ExportError`` nam
 model and class), the line of the user's forward, and what to do: ``torch.unique_consecutive``, sparse COO
 tensors, ``torch.unique`` of float values.
 
-Outside an export (and inside our own ops' implementations) every call passes through unchanged.
+Outside an export the mode is not active; inside our own ops' implementations torch suspends it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .onnx_ops import is_exporting, traced_mask_rows, traced_segment_reduce, traced_unique_sites
+from . import ops
 
 
 class ExportError(ValueError):
@@ -146,7 +146,7 @@ def _unique(mode: SparseIdioms, func: Callable, args: tuple, kwargs: dict) -> An
             "sparsetrt exports torch.unique of integer rows (dim=0) or of a 1-D integer tensor (as a UniqueSites "
             "node): unique the sites (indices) rather than features, or move this step out of the exported model",
         )
-    unique, inverse, counts = traced_unique_sites(x if rows else x.unsqueeze(1))
+    unique, inverse, counts = ops.unique_sites(x if rows else x.unsqueeze(1))
     unique = unique.to(x.dtype) if rows else unique.squeeze(1).to(x.dtype)
     out: list[torch.Tensor] = [unique]
     if b["return_inverse"]:
@@ -171,7 +171,7 @@ def _index_add(inplace: bool) -> Callable:
         column = target.dim() == 1
         init = target.unsqueeze(1) if column else target
         rows = source.unsqueeze(1) if column else source
-        out = traced_segment_reduce(rows.to(init.dtype), index, init, "sum")
+        out = ops.segment_reduce(rows.to(init.dtype), index, init, "sum")
         out = out.squeeze(1) if column else out
         if inplace:
             return target.copy_(out)
@@ -193,7 +193,7 @@ def _boolean_rows(mode: SparseIdioms, func: Callable, args: tuple, kwargs: dict)
         and x.dim() >= 1
         and x.shape[0] == index.shape[0]
     ):
-        return torch.index_select(x, 0, traced_mask_rows(index).to(torch.int64))
+        return torch.index_select(x, 0, ops.mask_rows(index).to(torch.int64))
     return func(*args, **kwargs)
 
 
@@ -232,7 +232,10 @@ _HANDLERS: dict[Any, Callable] = {
 
 
 class SparseIdioms(TorchFunctionMode):
-    """Active while ``export`` traces: records the idioms above as our ops, refuses what cannot be exported."""
+    """Active while ``export`` traces: records the idioms above as our ops, refuses what cannot be exported.
+
+    ``export`` enters it inside ``ops.exporting()`` and leaves it before, so a handler always runs while exporting
+    and the ``ops`` it calls take their export path."""
 
     def __init__(self, where: ModuleStack | None = None) -> None:
         super().__init__()
@@ -241,9 +244,9 @@ class SparseIdioms(TorchFunctionMode):
     def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         handler = _HANDLERS.get(func)
-        # Only while a model is exported. Our ops' own implementations (the reference backend, which uses these
-        # torch calls) run inside the mode's handling of the op's call, where torch suspends the mode.
-        if handler is None or not is_exporting():
+        # Our ops' own implementations (the reference backend, which uses these torch calls) run inside the mode's
+        # handling of the op's call, where torch suspends the mode.
+        if handler is None:
             return func(*args, **kwargs)
         return handler(self, func, args, kwargs)
 

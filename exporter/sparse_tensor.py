@@ -7,9 +7,7 @@ from typing import Any
 
 import torch
 
-from .backend.coords import check_indices
-from .backend.ops import densify
-from .onnx_ops import is_exporting, traced_densify
+from . import ops
 from .symbolic_sizes import sizes_differ
 
 
@@ -38,22 +36,8 @@ class SparseTensor:
     ) -> None:
         self.spatial_shape = [int(s) for s in spatial_shape]
         self.batch_size = int(batch_size)
-        if validate and not is_exporting():  # a trace must record the model's ops, not our checks
-            if self.batch_size < 1:
-                raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-            if not isinstance(features, torch.Tensor) or features.dim() != 2:
-                shape = list(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-                raise ValueError(f"features must be a 2-D tensor [N, C], got {shape}")
-            if not features.dtype.is_floating_point:
-                raise ValueError(f"features must be floating point (float32 or float16), got {features.dtype}")
-            check_indices(indices, self.spatial_shape, self.batch_size)
-            if features.shape[0] != indices.shape[0]:
-                raise ValueError(
-                    f"features have {features.shape[0]} rows but indices have {indices.shape[0]}; "
-                    "each row of features belongs to the site in the same row of indices"
-                )
-            if indices.dtype != torch.int32:
-                indices = indices.to(torch.int32)
+        if validate:  # checked eagerly only: a trace must record the model's ops, not our checks
+            indices = ops.checked_sites(features, indices, self.spatial_shape, self.batch_size)
         self._features = features
         self.indices = indices
         self.indice_dict: dict[Any, Any] = {} if indice_dict is None else indice_dict
@@ -109,13 +93,7 @@ class SparseTensor:
     def dense(self, channels_first: bool = True) -> torch.Tensor:
         """``[B, C, *spatial_shape]`` (or channels last), zeros at inactive sites."""
         self.check_rows("dense()")
-        if is_exporting():
-            dense = traced_densify(self._features, self.indices, self.spatial_shape, self.batch_size)
-            if channels_first:
-                return dense
-            ndim = len(self.spatial_shape)
-            return dense.permute(0, *range(2, ndim + 2), 1)
-        return densify(self._features, self.indices, self.spatial_shape, self.batch_size, channels_first)
+        return ops.densify(self._features, self.indices, self.spatial_shape, self.batch_size, channels_first)
 
     def __add__(self, other: SparseTensor | torch.Tensor) -> SparseTensor:
         other_features = other.features if isinstance(other, SparseTensor) else other

@@ -16,12 +16,12 @@ from collections import defaultdict
 import onnx
 from onnx import helper
 
-from .onnx_ops import ACTIVATIONS
+from .custom_ops import ACTIVATION_CODES
 from .schema import DOMAIN, load
 
 _RULEBOOK_OPS = ("SubmRulebook", "SparseRulebook", "InverseRulebook")
 _MAP_ROLES = ("neighbors", "neighbors_inverse")  # outputs that are neighbour maps (the rest: sites, counts)
-_ACTIVATION_NAMES = {code: name or "none" for name, code in ACTIVATIONS.items()}
+_ACTIVATION_NAMES = {code: name or "none" for name, code in ACTIVATION_CODES.items()}
 
 
 def _attrs(node: onnx.NodeProto) -> str:

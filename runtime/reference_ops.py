@@ -16,7 +16,7 @@ from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
 from sparsetrt.exporter.backend.plan import conv_plan as backend_conv_plan
 from sparsetrt.exporter.backend.plan import is_plan, plan_to_map
 from sparsetrt.exporter.backend.rulebook import build_rulebook, invert_map
-from sparsetrt.exporter.onnx_ops import apply_activation
+from sparsetrt.exporter.custom_ops import apply_activation
 
 ACTIVATION_NAMES = {0: None, 1: "relu", 2: "leaky_relu", 3: "sigmoid"}
 REDUCTIONS = {0: "sum", 1: "max"}

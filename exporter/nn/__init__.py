@@ -1,4 +1,5 @@
-"""spconv-compatible sparse layers (``sparsetrt.exporter.nn``), running on the CPU reference backend."""
+"""spconv-compatible sparse layers (``sparsetrt.exporter.nn``). They find their rulebooks (``rulebooks``) and call
+one function per op (``sparsetrt.exporter.ops``), which runs the reference backend or records the op for export."""
 
 from . import tables
 from .conv import (

@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import ops
 from ..backend.geometry import ConvGeometry, ConvKind, IntOrSeq, expand_nd
-from ..backend.ops import sparse_conv
-from ..onnx_ops import apply_activation, is_exporting, traced_conv
 from ..sparse_tensor import SparseTensor, as_sparse_tensor
 from .modules import SparseModule
 from .rulebooks import find_inverse, find_or_build
@@ -142,19 +141,13 @@ class SparseConvolution(SparseModule):
             cache = dict(input.indice_dict)
         else:
             rulebook, cache = find_or_build(input, self.geometry, self.indice_key, self._layer_name())
-        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER) and not is_exporting():
-            buf = getattr(self, MAX_VOXELS_BUFFER)
-            buf.fill_(max(int(buf.max()), rulebook.num_out))
+        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER):
+            ops.record_max_sites(getattr(self, MAX_VOXELS_BUFFER), rulebook.num_out)
         # With a residual add_input the activation comes after the add, so it cannot be fused.
         fused = self._activation if add_input is None else None
-        if is_exporting():
-            features = traced_conv(input.features, rulebook.neighbors, self.weight, self.bias, fused, self.act_alpha)
-        else:
-            features = apply_activation(
-                sparse_conv(input.features, self.weight, self.bias, rulebook), fused, self.act_alpha
-            )
+        features = ops.sparse_conv(input.features, rulebook, self.weight, self.bias, fused, self.act_alpha)
         if add_input is not None:
-            features = apply_activation(
+            features = ops.apply_activation(
                 features + as_sparse_tensor(add_input).features, self._activation, self.act_alpha
             )
         return SparseTensor(

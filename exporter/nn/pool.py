@@ -6,9 +6,8 @@ from typing import Any
 
 import torch
 
+from .. import ops
 from ..backend.geometry import ConvGeometry, ConvKind, IntOrSeq, expand_nd
-from ..backend.ops import sparse_max_pool
-from ..onnx_ops import is_exporting, traced_max_pool
 from ..sparse_tensor import SparseTensor, as_sparse_tensor
 from .conv import MAX_VOXELS_BUFFER
 from .modules import SparseModule
@@ -50,13 +49,9 @@ class SparseMaxPool(SparseModule):
     def forward(self, input: Any) -> SparseTensor:
         input = as_sparse_tensor(input, type(self).__name__)
         rulebook, cache = find_or_build(input, self.geometry, self.indice_key, type(self).__name__)
-        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER) and not is_exporting():
-            buf = getattr(self, MAX_VOXELS_BUFFER)
-            buf.fill_(max(int(buf.max()), rulebook.num_out))
-        if is_exporting():
-            features = traced_max_pool(input.features, rulebook.neighbors)
-        else:
-            features = sparse_max_pool(input.features, rulebook)
+        if self.record_voxel_count and hasattr(self, MAX_VOXELS_BUFFER):
+            ops.record_max_sites(getattr(self, MAX_VOXELS_BUFFER), rulebook.num_out)
+        features = ops.sparse_max_pool(input.features, rulebook)
         return SparseTensor(
             features,
             rulebook.out_indices,

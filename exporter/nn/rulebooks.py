@@ -12,19 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import ops
 from ..backend.geometry import ConvGeometry, ConvKind
-from ..backend.rulebook import Rulebook, build_rulebook
-from ..onnx_ops import is_exporting, traced_inverse, traced_rulebook
+from ..backend.rulebook import Rulebook
 from ..sparse_tensor import SparseTensor
 from ..symbolic_sizes import sizes_differ
 
 _AUTO_SUBM = "__sparsetrt_subm__"  # indice_dict entries keyed by ("__sparsetrt_subm__", geometry)
-
-
-def _build(x: SparseTensor, geometry: ConvGeometry) -> Rulebook:
-    # While exporting, the rulebook is also recorded as a node whose outputs feed the layers using it.
-    build = traced_rulebook if is_exporting() else build_rulebook
-    return build(x.indices, x.spatial_shape, x.batch_size, geometry)
 
 
 def _same_sites(rb: Rulebook, x: SparseTensor) -> bool:
@@ -65,7 +59,7 @@ def find_or_build(
         if auto is not None and auto.in_indices is x.indices and _same_sites(auto, x):
             rb = auto
         else:
-            rb = _build(x, geometry)
+            rb = ops.rulebook(x.indices, x.spatial_shape, x.batch_size, geometry)
             cache[auto_key] = rb
         if indice_key is not None:
             cache[indice_key] = rb
@@ -76,7 +70,7 @@ def find_or_build(
             f"{layer}: indice_key {indice_key!r} is already used by an earlier layer; a strided, regular or "
             "transposed layer creates new sites and needs a key of its own"
         )
-    rb = _build(x, geometry)
+    rb = ops.rulebook(x.indices, x.spatial_shape, x.batch_size, geometry)
     if indice_key is not None:
         cache[indice_key] = rb
     return rb, cache
@@ -108,4 +102,4 @@ def find_inverse(x: SparseTensor, kernel_size: tuple[int, ...], indice_key: str,
             f"indice_key {indice_key!r} produced {stored.num_out} sites on grid "
             f"{list(stored.out_spatial_shape)}; an inverse conv must receive its partner's output sites"
         )
-    return traced_inverse(stored) if is_exporting() else stored.inverted()
+    return ops.inverse_rulebook(stored)
