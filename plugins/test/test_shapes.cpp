@@ -36,8 +36,9 @@ TEST(merging_sites_shapes) {
   CHECK(segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 64}) == (Dims{5000, 64}));
   CHECK(segmentReduceOutput("merge", {-1, 64}, {-1}, {-1, 64}) == (Dims{-1, 64}));
   CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {8000}, {5000, 64}), "SegmentReduce",
-                    "'merge'", "'segments'", "features' rows");
-  CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 32}), "'init'", "channels");
+                    "'merge'", "'segments'", "dim 0 (N) must equal N = 9000 of input 'features', got 8000");
+  CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 32}), "'init'",
+                    "dim 1 (C) must equal C = 64 of input 'features', got 32");
   const std::vector<Dims> r = maskRowsOutputs("select", {700});
   CHECK(r.size() == 2 && r[0] == (Dims{700}) && r[1].empty());
   CHECK_THROWS_WITH(ShapeError, maskRowsOutputs("select", {700, 1}), "MaskRows", "'select'", "'mask'", "rank 1");

@@ -198,22 +198,17 @@ Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& f
 }
 
 std::vector<Dims> uniqueSitesOutputs(const std::string& node, const Dims& indices) {
-  rank("UniqueSites", node, "indices", indices, 2, "[N, K]");
+  checkInputs("UniqueSites", node, -1, {&indices});
   return {{indices[0], indices[1]}, {indices[0]}, {indices[0]}, {}};
 }
 
 std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask) {
-  rank("MaskRows", node, "mask", mask, 1, "[N]");
+  checkInputs("MaskRows", node, -1, {&mask});
   return {{mask[0]}, {}};
 }
 
 Dims segmentReduceOutput(const std::string& node, const Dims& features, const Dims& segments, const Dims& init) {
-  const char* op = "SegmentReduce";
-  rank(op, node, "features", features, 2, "[N, C]");
-  rank(op, node, "segments", segments, 1, "[N]");
-  rank(op, node, "init", init, 2, "[M, C]");
-  same(op, node, "segments", segments[0], features[0], "length must equal the features' rows");
-  same(op, node, "init", init[1], features[1], "channels must equal the features' channels");
+  checkInputs("SegmentReduce", node, -1, {&features, &segments, &init});
   return {init[0], init[1]};
 }
 
