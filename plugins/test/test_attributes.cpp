@@ -6,8 +6,8 @@
 #include <random>
 
 #include "harness.h"
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/checked.h"
+#include "sparsetrt/shapes.h"
 
 using namespace sparsetrt;
 

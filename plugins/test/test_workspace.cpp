@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "harness.h"
-#include "sparsetrt/attributes.h"
+#include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;

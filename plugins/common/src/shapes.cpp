@@ -1,6 +1,9 @@
 #include "sparsetrt/shapes.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
+#include <numeric>
 #include <sstream>
 
 #include "sparsetrt/checked.h"
@@ -210,6 +213,99 @@ std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask) {
 Dims segmentReduceOutput(const std::string& node, const Dims& features, const Dims& segments, const Dims& init) {
   checkInputs("SegmentReduce", node, -1, {&features, &segments, &init});
   return {init[0], init[1]};
+}
+
+// ---------------------------------------------------------------------------------- shape arithmetic
+std::vector<int64_t> outputSpatialShape(const SparseRulebookAttrs& a) {
+  return outputGrid("SparseRulebook", "", toFields(a));
+}
+
+namespace {
+int32_t product(const std::vector<int32_t>& v) {
+  int64_t p = 1;
+  for (int32_t x : v) p = checkedMul(p, x, "the kernel volume");
+  if (p > std::numeric_limits<int32_t>::max()) throw OverflowError("the kernel volume exceeds int32");
+  return static_cast<int32_t>(p);
+}
+}  // namespace
+
+namespace {
+RulebookGeometry baseGeometry(const std::vector<int32_t>& shape, const std::vector<int32_t>& kernel,
+                              const std::vector<int32_t>& dilation) {
+  RulebookGeometry g{};
+  g.ndim = static_cast<int32_t>(shape.size());
+  for (int i = 0; i < kMaxSpatialDims; ++i) {
+    const bool used = i < g.ndim;
+    g.in_shape[i] = g.out_shape[i] = used ? shape[i] : 1;
+    g.kernel[i] = used ? kernel[i] : 1;
+    g.dilation[i] = used ? dilation[i] : 1;
+    g.stride[i] = 1;
+    g.padding[i] = 0;
+  }
+  g.kernel_volume = product(kernel);
+  return g;
+}
+}  // namespace
+
+RulebookGeometry makeGeometry(const SubmRulebookAttrs& a) {
+  RulebookGeometry g = baseGeometry(a.spatial_shape, a.kernel_size, a.dilation);
+  g.kind = RulebookKind::kSubmanifold;
+  for (int i = 0; i < g.ndim; ++i) {
+    // (k // 2) * dilation <= (k - 1) * dilation, which the reach rule keeps within int32.
+    const int64_t padding = checkedMul(a.kernel_size[i] / 2, a.dilation[i], "the submanifold padding");
+    if (padding > std::numeric_limits<int32_t>::max()) throw OverflowError("the submanifold padding exceeds int32");
+    g.padding[i] = static_cast<int32_t>(padding);
+  }
+  g.pointwise = g.kernel_volume == 1;
+  return g;
+}
+
+RulebookGeometry makeGeometry(const SparseRulebookAttrs& a) {
+  RulebookGeometry g = baseGeometry(a.spatial_shape, a.kernel_size, a.dilation);
+  g.kind = a.transposed ? RulebookKind::kTransposed : RulebookKind::kRegular;
+  g.batch_size = a.batch_size;
+  const std::vector<int64_t> out = outputSpatialShape(a);
+  bool unit = g.kernel_volume == 1;
+  for (int i = 0; i < g.ndim; ++i) {
+    g.out_shape[i] = static_cast<int32_t>(out[i]);
+    g.stride[i] = a.stride[i];
+    g.padding[i] = a.padding[i];
+    unit = unit && a.stride[i] == 1 && a.padding[i] == 0 && a.output_padding[i] == 0;
+  }
+  g.pointwise = unit;
+  return g;
+}
+
+int64_t maxOutputsPerInput(const RulebookGeometry& g) {
+  if (g.kind == RulebookKind::kSubmanifold || g.pointwise) return 1;
+  int64_t reach = 1;
+  for (int i = 0; i < g.ndim; ++i) {
+    const int64_t k = g.kernel[i];
+    if (g.kind == RulebookKind::kTransposed) {
+      reach = saturatingMul(reach, k);
+    } else {
+      // Tap t is valid only if t * dilation == c + padding (mod stride): one residue class of period
+      // stride / gcd(stride, dilation) in t.
+      const int64_t period = g.stride[i] / std::gcd(g.stride[i], g.dilation[i]);
+      reach = saturatingMul(reach, (k + period - 1) / period);
+    }
+  }
+  return reach;
+}
+
+int64_t sparseRulebookOutputBound(const SparseRulebookAttrs& a, int64_t num_in) {
+  // Saturating: N comes from TensorRT's dims (int64); the grid term is below 2^62 for validated attributes.
+  int64_t grid = a.batch_size;
+  for (int64_t s : outputSpatialShape(a)) grid = saturatingMul(grid, s);
+  const int64_t bound =
+      std::min(saturatingMul(std::max<int64_t>(num_in, 0), maxOutputsPerInput(makeGeometry(a))), grid);
+  return a.max_out > 0 ? std::min<int64_t>(bound, a.max_out) : bound;
+}
+
+std::vector<int64_t> densifyOutputShape(const DensifyAttrs& a, int64_t channels) {
+  std::vector<int64_t> shape{a.batch_size, channels};
+  for (int32_t s : a.spatial_shape) shape.push_back(s);
+  return shape;
 }
 
 }  // namespace sparsetrt

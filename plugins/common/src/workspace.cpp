@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/checked.h"
+#include "sparsetrt/shapes.h"
 
 namespace sparsetrt {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/shapes.h"
 #if defined(SPARSETRT_CPU_BACKEND)
 #include "sparsetrt_cpu/ptx.h"
 #endif
@@ -337,7 +337,7 @@ int spt_segment_reduce(int32_t dtype, const void* features, const int32_t* segme
     const std::size_t bytes = kernels::segmentReduceWorkspaceSize(n);
     Scratch ws(bytes);
     return finish(kernels::segmentReduce(static_cast<DataType>(dtype), features, segments, n, channels, init, m,
-                                         reduction, out, ws.p, bytes, nullptr));
+                                         static_cast<Reduction>(reduction), out, ws.p, bytes, nullptr));
   });
 }
 

@@ -19,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 

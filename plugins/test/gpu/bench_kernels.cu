@@ -22,8 +22,8 @@
 #include <tuple>
 #include <vector>
 
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;

@@ -19,8 +19,8 @@
 
 #include "gpu_check.h"
 #include "plugin_test_util.h"
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
 using namespace nvinfer1;
@@ -289,7 +289,8 @@ int main() {
            "SegmentReduce enqueue");
     Buffer ws_s(K::segmentReduceWorkspaceSize(n));
     CUDA_OK(K::segmentReduce(sparsetrt::DataType::kFloat32, d_feats.p, static_cast<int32_t*>(inv_k2.p), n, c_in,
-                             d_init.p, mu, reduction, seg_k.p, ws_s.p, ws_s.bytes, nullptr));
+                             d_init.p, mu, static_cast<sparsetrt::Reduction>(reduction), seg_k.p, ws_s.p, ws_s.bytes,
+                             nullptr));
     CUDA_OK(cudaDeviceSynchronize());
     EXPECT(seg_p.get<float>(mu * c_in) == seg_k.get<float>(mu * c_in), "SegmentReduce plugin == kernel");
     delete seg;

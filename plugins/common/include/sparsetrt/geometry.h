@@ -9,9 +9,6 @@ namespace sparsetrt {
 // spconv supports 1D to 4D layers; the fixed bound keeps RulebookGeometry a flat struct.
 constexpr int kMaxSpatialDims = 4;
 
-// SparseConv's fused activation, numbered as the schema's `activation` attribute.
-enum class Activation : int32_t { kNone = 0, kRelu = 1, kLeakyRelu = 2, kSigmoid = 3 };
-
 // Feature element types; a plugin follows its features input (TensorRT networks are strongly typed).
 enum class DataType : int32_t { kFloat32 = 0, kFloat16 = 1 };
 

@@ -9,7 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "ops/densify/densify_attributes.h"
+#include "ops/segment_reduce/segment_reduce_attributes.h"
+#include "ops/sparse_conv/sparse_conv_attributes.h"
+#include "ops/sparse_rulebook/sparse_rulebook_attributes.h"
+#include "ops/subm_rulebook/subm_rulebook_attributes.h"
 #include "sparsetrt/attributes.h"
+#include "sparsetrt/geometry.h"
 
 namespace sparsetrt {
 
@@ -46,5 +52,27 @@ Dims segmentReduceOutput(const std::string& node, const Dims& features, const Di
 std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask);
 // [batch_size, C, *spatial_shape]
 Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices);
+
+// Geometry for the kernels. Attributes must have been validated.
+RulebookGeometry makeGeometry(const SubmRulebookAttrs& a);
+RulebookGeometry makeGeometry(const SparseRulebookAttrs& a);
+
+// The output grid of a strided/transposed rulebook (spconv's formulas), one entry per spatial dim.
+std::vector<int64_t> outputSpatialShape(const SparseRulebookAttrs& a);
+
+// How many output sites one input site can reach, at most: per dim, a regular conv's taps that land on the
+// stride grid recur every stride / gcd(stride, dilation) taps, so at most ceil(k / that) of them are valid;
+// a transposed conv reaches all k. The product over dims bounds M / N and is much tighter than K for
+// strided convs (8 instead of 27 for a 3x3x3 kernel with stride 2).
+int64_t maxOutputsPerInput(const RulebookGeometry& g);
+
+// The upper bound on M declared to TensorRT (declareSizeTensor) for N input sites:
+// min(N * maxOutputsPerInput, batch_size * prod(output grid)), tightened to max_out when the user gave one.
+// The grid term keeps bounds from compounding across strided stages (N * 8^3 after three). Going past the
+// bound at run time is a reported error.
+int64_t sparseRulebookOutputBound(const SparseRulebookAttrs& a, int64_t num_in);
+
+// Elements of Densify's output [batch_size, C, *spatial_shape].
+std::vector<int64_t> densifyOutputShape(const DensifyAttrs& a, int64_t channels);
 
 }  // namespace sparsetrt
