@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "device_common.cuh"
+#include "ops/segment_reduce/segment_reduce_host.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 

@@ -11,8 +11,8 @@
 #include <climits>
 
 #include "device_common.cuh"
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
 #include "sparsetrt/kernels.h"
-#include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace sparsetrt {
 
@@ -35,5 +36,14 @@ struct RulebookGeometry {
   // exactly as the CPU reference builds it (exporter/backend/rulebook.py).
   bool pointwise;
 };
+
+// What the rulebook ops' geometries share (ops/{subm,sparse}_rulebook/*_host.cpp fill in the rest): ndim, the
+// grid as both input and output shape, kernel and dilation, unit stride, no padding, the kernel volume (checked:
+// OverflowError past int32). Unused dims are 1. Host only.
+RulebookGeometry baseGeometry(const std::vector<int32_t>& shape, const std::vector<int32_t>& kernel,
+                              const std::vector<int32_t>& dilation);
+
+// The product of a kernel's extents, overflow-checked (OverflowError).
+int64_t kernelVolume(const std::vector<int32_t>& kernel);
 
 }  // namespace sparsetrt
