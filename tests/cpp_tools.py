@@ -11,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ROOT / "plugins" / "common"
-HOST_SOURCES = [COMMON / "src" / "attributes.cpp", COMMON / "src" / "shapes.cpp", COMMON / "src" / "workspace.cpp"]
+# The host logic: what the ops share (common/src) and each op's own (ops/<op>/<op>_host.cpp).
+HOST_SOURCES = sorted(COMMON.glob("src/*.cpp")) + sorted((ROOT / "plugins" / "ops").glob("*/*_host.cpp"))
 # common/include, and plugins/ for ops/<op>/: each op's host logic and generated attributes live in its folder.
 HOST_INCLUDES = [COMMON / "include", ROOT / "plugins"]
 

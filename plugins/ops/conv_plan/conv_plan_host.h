@@ -1,6 +1,6 @@
 // ConvPlan's host logic, with no CUDA or TensorRT dependency: its output rows, input checks and output shape, and
-// workspace. Its plugin (conv_plan_plugin.cpp) and kernels (conv_plan_kernels.cu) use it; conv_plan_test.cpp tests it
-// on any machine.
+// workspace. Its plugin (conv_plan_plugin.cpp) and kernels (conv_plan_kernels.cu) use it; the host
+// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,6 @@
 // Densify's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
-// Its plugin (densify_plugin.cpp) and kernels (densify_kernels.cu) use it; densify_test.cpp tests it on any machine.
+// Its plugin (densify_plugin.cpp) and kernels (densify_kernels.cu) use it; the host
+// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

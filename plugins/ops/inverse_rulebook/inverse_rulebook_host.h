@@ -1,6 +1,6 @@
 // InverseRulebook's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
-// Its plugin (inverse_rulebook_plugin.cpp) and kernels (inverse_rulebook_kernels.cu) use it; inverse_rulebook_test.cpp
-// tests it on any machine.
+// Its plugin (inverse_rulebook_plugin.cpp) and kernels (inverse_rulebook_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,6 @@
 // MaskRows's host logic, with no CUDA or TensorRT dependency: its input checks, output shapes and workspace.
-// Its plugin (mask_rows_plugin.cpp) and kernels (mask_rows_kernels.cu) use it; mask_rows_test.cpp tests it on any
-// machine.
+// Its plugin (mask_rows_plugin.cpp) and kernels (mask_rows_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,6 @@
 // SegmentReduce's host logic, with no CUDA or TensorRT dependency: its input checks, output shape and workspace.
-// Its plugin (segment_reduce_plugin.cpp) and kernels (segment_reduce_kernels.cu) use it; segment_reduce_test.cpp tests
-// it on any machine.
+// Its plugin (segment_reduce_plugin.cpp) and kernels (segment_reduce_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

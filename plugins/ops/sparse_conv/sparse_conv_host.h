@@ -1,6 +1,6 @@
 // SparseConv's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
-// Its plugin (sparse_conv_plugin.cpp) and kernels (sparse_conv_kernels.cu) use it; sparse_conv_test.cpp tests it on any
-// machine.
+// Its plugin (sparse_conv_plugin.cpp) and kernels (sparse_conv_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

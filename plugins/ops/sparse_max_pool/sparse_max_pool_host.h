@@ -1,6 +1,6 @@
 // SparseMaxPool's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
-// Its plugin (sparse_max_pool_plugin.cpp) and kernels (sparse_max_pool_kernels.cu) use it; sparse_max_pool_test.cpp
-// tests it on any machine.
+// Its plugin (sparse_max_pool_plugin.cpp) and kernels (sparse_max_pool_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,7 @@
 // SparseRulebook's host logic, with no CUDA or TensorRT dependency: its geometry and output grid, the bound on M
 // declared to TensorRT, output shapes and workspace. Its plugin (sparse_rulebook_plugin.cpp) and kernels
-// (sparse_rulebook_kernels.cu) use it; sparse_rulebook_test.cpp tests it on any machine.
+// (sparse_rulebook_kernels.cu) use it; the host
+// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,6 @@
 // SubmRulebook's host logic, with no CUDA or TensorRT dependency: its geometry, output shape and workspace (the hash
-// table over the input sites). Its plugin (subm_rulebook_plugin.cpp) and kernels (subm_rulebook_kernels.cu) use it;
-// subm_rulebook_test.cpp tests it on any machine.
+// table over the input sites). Its plugin (subm_rulebook_plugin.cpp) and kernels (subm_rulebook_kernels.cu) use it; the
+// host tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>

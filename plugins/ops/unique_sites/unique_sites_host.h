@@ -1,6 +1,6 @@
 // UniqueSites's host logic, with no CUDA or TensorRT dependency: its input checks, output shapes and workspace.
-// Its plugin (unique_sites_plugin.cpp) and kernels (unique_sites_kernels.cu) use it; unique_sites_test.cpp tests it on
-// any machine.
+// Its plugin (unique_sites_plugin.cpp) and kernels (unique_sites_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
 #pragma once
 
 #include <cstddef>
