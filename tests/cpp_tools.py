@@ -11,7 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ROOT / "plugins" / "common"
-HOST_SOURCES = [COMMON / "src" / "attributes.cpp", COMMON / "src" / "shapes.cpp", COMMON / "src" / "workspace.cpp"]
+# The host logic: what the ops share (common/src) and each op's own (ops/<op>/<op>_host.cpp).
+HOST_SOURCES = sorted(COMMON.glob("src/*.cpp")) + sorted((ROOT / "plugins" / "ops").glob("*/*_host.cpp"))
+# common/include, and plugins/ for ops/<op>/: each op's host logic and generated attributes live in its folder.
+HOST_INCLUDES = [COMMON / "include", ROOT / "plugins"]
 
 
 def cxx() -> str | None:
@@ -36,7 +39,7 @@ def compile_program(
         "-Wall",
         "-Wextra",
         "-Werror",
-        f"-I{COMMON / 'include'}",
+        *(f"-I{p}" for p in HOST_INCLUDES),
         *(flags or []),
         *map(str, sources),
         "-o",

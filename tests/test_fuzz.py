@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SESSION_SEED
-from cpp_tools import COMMON, HOST_SOURCES, ROOT
+from cpp_tools import HOST_INCLUDES, HOST_SOURCES, ROOT
 
 from sparsetrt.exporter.schema import load
 from sparsetrt.runtime import save_tensors
@@ -92,7 +92,7 @@ def test_fuzz_attribute_parser(tmp_path: Path) -> None:
         tmp_path,
         "fuzz_attributes",
         [ROOT / "plugins" / "test" / "fuzz" / "fuzz_attributes.cpp", *HOST_SOURCES],
-        [COMMON / "include"],
+        HOST_INCLUDES,
     )
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -29,6 +29,7 @@ SOURCES = sorted(
     [
         *PLUGINS.glob("plugin/*.cpp"),
         *PLUGINS.glob("ops/*/*_plugin.cpp"),
+        PLUGINS / "ops" / "registry.cpp",
         PLUGINS / "test" / "test_plugins.cpp",
         PLUGINS / "test" / "gpu" / "test_plugin_enqueue.cpp",
         ROOT / "examples" / "cpp_deploy" / "main.cpp",

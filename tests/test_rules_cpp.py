@@ -67,6 +67,8 @@ def _attributes(rng: random.Random, op: str) -> list[tuple[str, Any]]:
             values[a.name] = _int(rng, (-1, 5))
         elif a.name == "alpha":
             values[a.name] = struct.unpack("<f", struct.pack("<f", rng.choice(FLOATS)))[0]  # a float32
+        elif a.type == "int" and a.values is not None:  # an enumeration (SegmentReduce's reduction, ...)
+            values[a.name] = _int(rng, (min(a.values) - 1, max(a.values) + 1))
         elif a.type == "string":
             continue  # the C++ side of string attributes (plugin_namespace, ...) is not in this driver
         else:

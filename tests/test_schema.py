@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import onnx
@@ -116,11 +117,42 @@ def test_onnx_checker_knows_the_lookup_attributes_and_their_type():
     )
 
 
-def test_the_cpp_rule_table_is_generated_from_the_schema():
-    path = Path(__file__).resolve().parents[1] / cpp_header.HEADER
-    assert path.read_text() == cpp_header.render(), (
-        f"{cpp_header.HEADER} is stale: python -m sparsetrt.exporter.schema.cpp > {cpp_header.HEADER}"
-    )
+def test_the_cpp_tables_and_attribute_code_are_generated_from_the_schema():
+    """op_fields.h, op_rules.h and every op's ops/<op>/<op>_attributes.h are the generator's output (the schema
+    contract of the plugins: what the creators declare, parse, validate and serialize)."""
+    root = Path(__file__).resolve().parents[1]
+    files = cpp_header.generated()
+    assert {cpp_header.HEADER, cpp_header.FIELDS_HEADER} <= set(files)
+    assert {cpp_header.attributes_header(n) for n, d in load().ops.items() if d.attributes} <= set(files)
+    stale = cpp_header.stale(root)
+    assert not stale, f"stale: {', '.join(stale)} (regenerate: {cpp_header.COMMAND})"
+
+
+def test_a_schema_change_makes_the_cpp_files_stale():
+    """Drift is caught: a changed attribute type changes the field table and the op's attribute code."""
+    schema = load()
+    op = schema.ops["SparseRulebook"]
+    attrs = tuple(dataclasses.replace(a, type="float") if a.name == "max_out" else a for a in op.attributes)
+    drifted = dataclasses.replace(schema, ops={**schema.ops, op.name: dataclasses.replace(op, attributes=attrs)})
+    root = Path(__file__).resolve().parents[1]
+    assert set(cpp_header.stale(root, drifted)) == {
+        cpp_header.FIELDS_HEADER,
+        cpp_header.attributes_header("SparseRulebook"),
+    }
+    unknown = tuple(dataclasses.replace(a, type="string") if a.name == "max_out" else a for a in op.attributes)
+    bad = dataclasses.replace(schema, ops={**schema.ops, op.name: dataclasses.replace(op, attributes=unknown)})
+    with pytest.raises(ValueError, match=r"SparseRulebook\.max_out: schema type 'string' has no TensorRT"):
+        cpp_header.generated(bad)
+
+
+def test_enumerated_attributes_become_cpp_enums():
+    """The schema's values and value_names are the C++ enums (the kernels' Activation, Reduction): one source."""
+    enums = cpp_header.enums()
+    assert enums["Activation"][1] == (("kNone", 0), ("kRelu", 1), ("kLeakyRelu", 2), ("kSigmoid", 3))
+    assert enums["Reduction"][1] == (("kSum", 0), ("kMax", 1))
+    assert enums["Transposed"][1] == (("kRegular", 0), ("kTransposed", 1))
+    fields = cpp_header.render_fields()
+    assert "enum class Activation : int32_t { kNone = 0, kRelu = 1, kLeakyRelu = 2, kSigmoid = 3 };" in fields
 
 
 def test_rules_are_well_formed():

@@ -9,7 +9,8 @@ length of ``spatial_shape``), ``min``, ``max``, ``values`` (with ``value_names``
 of ``rules`` across attributes and derived quantities (``product``, ``reach``, ``zero_unless``,
 ``output_grid``; see ``rules.py``); and, through the symbolic input shapes (``[C_out, K, C_in]``), how the
 inputs' dims relate. ``rules.py`` applies them in Python (exporter, reference runtime), and the plugin
-creators apply the same table, generated into C++ (``plugins/common/include/sparsetrt/op_rules.h``, by
+creators apply the same table, generated into C++ (``plugins/common/include/sparsetrt/op_rules.h``, with the
+field table ``op_fields.h`` and each op's attribute code ``plugins/ops/<op>/<op>_attributes.h``, by
 ``python -m sparsetrt.exporter.schema.cpp``), with the same messages.
 """
 

@@ -17,7 +17,6 @@
 #include <utility>
 #include <vector>
 
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/geometry.h"
 #include "sparsetrt/op_fields.h"
 #include "sparsetrt/shapes.h"

@@ -15,7 +15,16 @@
 #include <string>
 #include <vector>
 
-#include "sparsetrt/attributes.h"
+#include "ops/conv_plan/conv_plan_host.h"
+#include "ops/densify/densify_host.h"
+#include "ops/inverse_rulebook/inverse_rulebook_host.h"
+#include "ops/mask_rows/mask_rows_host.h"
+#include "ops/segment_reduce/segment_reduce_host.h"
+#include "ops/sparse_conv/sparse_conv_host.h"
+#include "ops/sparse_max_pool/sparse_max_pool_host.h"
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
+#include "ops/subm_rulebook/subm_rulebook_host.h"
+#include "ops/unique_sites/unique_sites_host.h"
 #include "sparsetrt/shapes.h"
 
 using namespace sparsetrt;
@@ -68,8 +77,9 @@ void run(const std::string& op, const std::string& node, const std::vector<Field
   std::vector<Dims> dims;
   std::vector<const Dims*> inputs;
   if (shapes != "-") {
-    for (const std::string& s : split(shapes, '|')) dims.push_back(s == "~" ? Dims{} : numbers(s));
-    const auto parts = split(shapes, '|');
+    // "" is one input of rank 0 (MaskRows' mask [N] with its dim dropped), not no input.
+    const auto parts = shapes.empty() ? std::vector<std::string>{""} : split(shapes, '|');
+    for (const std::string& s : parts) dims.push_back(s == "~" ? Dims{} : numbers(s));
     for (std::size_t i = 0; i < dims.size(); ++i) inputs.push_back(parts[i] == "~" ? nullptr : &dims[i]);
   }
   const auto in = [&](std::size_t i) -> const Dims& { return *inputs.at(i); };
@@ -96,6 +106,15 @@ void run(const std::string& op, const std::string& node, const std::vector<Field
   } else if (op == "SparseMaxPool") {
     parseNoAttributes(op, node, data, n);
     if (!inputs.empty()) sparseMaxPoolOutput(node, in(0), in(1));
+  } else if (op == "UniqueSites") {
+    parseNoAttributes(op, node, data, n);
+    if (!inputs.empty()) uniqueSitesOutputs(node, in(0));
+  } else if (op == "SegmentReduce") {
+    parseSegmentReduce(node, data, n);
+    if (!inputs.empty()) segmentReduceOutput(node, in(0), in(1), in(2));
+  } else if (op == "MaskRows") {
+    parseNoAttributes(op, node, data, n);
+    if (!inputs.empty()) maskRowsOutputs(node, in(0));
   } else {
     throw std::logic_error("unknown op " + op);
   }

@@ -1,5 +1,15 @@
 // Shape inference and input checks of every op, with -1 for dims not known yet.
 #include "harness.h"
+#include "ops/conv_plan/conv_plan_host.h"
+#include "ops/densify/densify_host.h"
+#include "ops/inverse_rulebook/inverse_rulebook_host.h"
+#include "ops/mask_rows/mask_rows_host.h"
+#include "ops/segment_reduce/segment_reduce_host.h"
+#include "ops/sparse_conv/sparse_conv_host.h"
+#include "ops/sparse_max_pool/sparse_max_pool_host.h"
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
+#include "ops/subm_rulebook/subm_rulebook_host.h"
+#include "ops/unique_sites/unique_sites_host.h"
 #include "sparsetrt/shapes.h"
 
 using namespace sparsetrt;
@@ -36,9 +46,9 @@ TEST(merging_sites_shapes) {
   CHECK(segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 64}) == (Dims{5000, 64}));
   CHECK(segmentReduceOutput("merge", {-1, 64}, {-1}, {-1, 64}) == (Dims{-1, 64}));
   CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {8000}, {5000, 64}), "SegmentReduce",
-                    "'merge'", "'segments'", "must equal N = 9000 of input 'features'");
+                    "'merge'", "'segments'", "dim 0 (N) must equal N = 9000 of input 'features', got 8000");
   CHECK_THROWS_WITH(ShapeError, segmentReduceOutput("merge", {9000, 64}, {9000}, {5000, 32}), "'init'",
-                    "(C) must equal C = 64 of input 'features'");
+                    "dim 1 (C) must equal C = 64 of input 'features', got 32");
   const std::vector<Dims> r = maskRowsOutputs("select", {700});
   CHECK(r.size() == 2 && r[0] == (Dims{700}) && r[1].empty());
   CHECK_THROWS_WITH(ShapeError, maskRowsOutputs("select", {700, 1}), "MaskRows", "'select'", "'mask'", "rank 1");

@@ -30,72 +30,6 @@ std::string str(const std::vector<int32_t>& v) {
   return s.str();
 }
 
-// Collects the fields of one op by name, refusing unknown, repeated, mistyped and missing ones.
-class FieldReader {
- public:
-  FieldReader(const char* op, const std::string& node, const FieldView* fields, int32_t num_fields)
-      : op_(op), node_(node), fields_(fields), num_(num_fields) {
-    const OpSpec* spec = nullptr;
-    for (const OpSpec& s : kOps)
-      if (std::strcmp(s.name, op) == 0) spec = &s;
-    if (num_fields < 0 || (num_fields > 0 && fields == nullptr)) fail(op_, node_, "", "malformed field collection");
-    for (int32_t i = 0; i < num_fields; ++i) {
-      const FieldView& f = fields[i];
-      if (f.name == nullptr) fail(op_, node_, "", "a field has no name");
-      const FieldSpec* match = nullptr;
-      for (std::size_t j = 0; spec && j < spec->num_fields; ++j)
-        if (std::strcmp(spec->fields[j].name, f.name) == 0) match = &spec->fields[j];
-      if (match == nullptr) fail(op_, node_, f.name, "unknown attribute for this op (schema drift?)");
-      for (int32_t j = 0; j < i; ++j)
-        if (std::strcmp(fields[j].name, f.name) == 0) fail(op_, node_, f.name, "given twice");
-      if (f.type != match->type)
-        fail(op_, node_, f.name,
-             std::string("must be of type ") + fieldTypeName(match->type) + ", got " + fieldTypeName(f.type));
-      if (f.length < 0 || (f.length > 0 && f.data == nullptr)) fail(op_, node_, f.name, "malformed value");
-    }
-  }
-
-  const FieldView& get(const char* name) const {
-    for (int32_t i = 0; i < num_; ++i)
-      if (std::strcmp(fields_[i].name, name) == 0) return fields_[i];
-    fail(op_, node_, name, "missing (every attribute of the schema is required)");
-  }
-
-  std::vector<int32_t> ints(const char* name) const {
-    const FieldView& f = get(name);
-    const auto* p = static_cast<const int32_t*>(f.data);
-    return std::vector<int32_t>(p, p + f.length);
-  }
-
-  int32_t int32(const char* name) const {
-    const FieldView& f = get(name);
-    if (f.length != 1) fail(op_, node_, name, "must hold one value, got " + std::to_string(f.length));
-    int32_t v;
-    std::memcpy(&v, f.data, sizeof(v));
-    return v;
-  }
-
-  float float32(const char* name) const {
-    const FieldView& f = get(name);
-    if (f.length != 1) fail(op_, node_, name, "must hold one value, got " + std::to_string(f.length));
-    float v;
-    std::memcpy(&v, f.data, sizeof(v));
-    return v;
-  }
-
- private:
-  const char* op_;
-  const std::string& node_;
-  const FieldView* fields_;
-  int32_t num_;
-};
-
-FieldValue intsField(const char* name, const std::vector<int32_t>& v) {
-  return FieldValue{name, FieldType::kInt32Array, v, 0.0f};
-}
-FieldValue intField(const char* name, int32_t v) { return FieldValue{name, FieldType::kInt32, {v}, 0.0f}; }
-FieldValue floatField(const char* name, float v) { return FieldValue{name, FieldType::kFloat32, {}, v}; }
-
 // ------------------------------------------------------------------------------- the schema's rules
 // Applied from the generated table (sparsetrt/op_rules.h), in the order and with the messages of the Python
 // side (exporter/schema/rules.py): each attribute in schema order (length, min, max, values, finite), then
@@ -181,37 +115,6 @@ const std::vector<int32_t>& intsOf(const char* op, const std::string& node, cons
   return f->ints;
 }
 
-// A SparseRulebook's output grid from its fields: spconv's formulas, in checked int64 (validated int32
-// attributes cannot overflow it, but nothing here relies on that).
-std::vector<int64_t> outputGrid(const char* op, const std::string& node, const std::vector<FieldValue>& fields) {
-  const auto& shape = intsOf(op, node, fields, "spatial_shape");
-  const auto& kernel = intsOf(op, node, fields, "kernel_size");
-  const auto& stride = intsOf(op, node, fields, "stride");
-  const auto& padding = intsOf(op, node, fields, "padding");
-  const auto& dilation = intsOf(op, node, fields, "dilation");
-  const auto& out_pad = intsOf(op, node, fields, "output_padding");
-  const auto& transposed = intsOf(op, node, fields, "transposed");
-  const std::size_t d = shape.size();
-  if (kernel.size() != d || stride.size() != d || padding.size() != d || dilation.size() != d || out_pad.size() != d ||
-      transposed.size() != 1)
-    throw std::logic_error("outputGrid needs validated attributes");
-  std::vector<int64_t> out(d);
-  for (std::size_t i = 0; i < d; ++i) {
-    const int64_t s = shape[i], k = kernel[i], st = stride[i], p = padding[i], dl = dilation[i], op_ = out_pad[i];
-    const int64_t span = checkedMul(dl, k - 1, "dilation * (kernel_size - 1)");
-    if (transposed[0]) {
-      int64_t o = checkedMul(s - 1, st, "(spatial_shape - 1) * stride");
-      o = checkedAdd(checkedAdd(o, -2 * p, "the output grid"), span, "the output grid");
-      out[i] = checkedAdd(o, op_ + 1, "the output grid");
-    } else {
-      const int64_t num = checkedAdd(s + 2 * p - 1, -span, "the output grid");
-      if (st < 1) throw std::logic_error("outputGrid needs validated attributes");
-      out[i] = (num >= 0 ? num / st : -((-num + st - 1) / st)) + 1;  // floor division, as Python's //
-    }
-  }
-  return out;
-}
-
 void checkRule(const char* op, const std::string& node, const CrossRule& r, const std::vector<FieldValue>& fields) {
   const auto term = [&](std::size_t i) { return std::string(r.terms[i]); };
   switch (r.kind) {
@@ -289,13 +192,6 @@ void checkRule(const char* op, const std::string& node, const CrossRule& r, cons
   }
 }
 
-int32_t product(const std::vector<int32_t>& v) {
-  int64_t p = 1;
-  for (int32_t x : v) p = checkedMul(p, x, "the kernel volume");
-  if (p > std::numeric_limits<int32_t>::max()) throw OverflowError("the kernel volume exceeds int32");
-  return static_cast<int32_t>(p);
-}
-
 }  // namespace
 
 FieldView FieldValue::view() const {
@@ -323,187 +219,96 @@ void validateFields(const char* op, const std::string& node, const std::vector<F
   for (std::size_t i = 0; i < rules.num_rules; ++i) checkRule(op, node, rules.rules[i], fields);
 }
 
-void validate(const std::string& node, const SubmRulebookAttrs& a) {
-  validateFields("SubmRulebook", node, toFields(a));
-}
-void validate(const std::string& node, const SparseRulebookAttrs& a) {
-  validateFields("SparseRulebook", node, toFields(a));
-}
-void validate(const std::string& node, const SparseConvAttrs& a) { validateFields("SparseConv", node, toFields(a)); }
-void validate(const std::string& node, const DensifyAttrs& a) { validateFields("Densify", node, toFields(a)); }
-
-void validate(const std::string& node, const SegmentReduceAttrs& a) {
-  if (a.reduction != 0 && a.reduction != 1)
-    fail("SegmentReduce", node, "reduction", "must be 0 (sum) or 1 (max), got " + std::to_string(a.reduction));
-}
-
-// -------------------------------------------------------------------------------------------- parsing
-SubmRulebookAttrs parseSubmRulebook(const std::string& node, const FieldView* fields, int32_t num_fields) {
-  FieldReader r("SubmRulebook", node, fields, num_fields);
-  SubmRulebookAttrs a;
-  a.spatial_shape = r.ints("spatial_shape");
-  a.kernel_size = r.ints("kernel_size");
-  a.dilation = r.ints("dilation");
-  validate(node, a);
-  return a;
+// ------------------------------------------------------------------------------------------ the reader
+FieldReader::FieldReader(const char* op, const std::string& node, const FieldView* fields, int32_t num_fields)
+    : op_(op), node_(node), fields_(fields), num_(num_fields) {
+  const OpSpec* spec = nullptr;
+  for (const OpSpec& s : kOps)
+    if (std::strcmp(s.name, op) == 0) spec = &s;
+  if (num_fields < 0 || (num_fields > 0 && fields == nullptr)) fail(op_, node_, "", "malformed field collection");
+  for (int32_t i = 0; i < num_fields; ++i) {
+    const FieldView& f = fields[i];
+    if (f.name == nullptr) fail(op_, node_, "", "a field has no name");
+    const FieldSpec* match = nullptr;
+    for (std::size_t j = 0; spec && j < spec->num_fields; ++j)
+      if (std::strcmp(spec->fields[j].name, f.name) == 0) match = &spec->fields[j];
+    if (match == nullptr) fail(op_, node_, f.name, "unknown attribute for this op (schema drift?)");
+    for (int32_t j = 0; j < i; ++j)
+      if (std::strcmp(fields[j].name, f.name) == 0) fail(op_, node_, f.name, "given twice");
+    if (f.type != match->type)
+      fail(op_, node_, f.name,
+           std::string("must be of type ") + fieldTypeName(match->type) + ", got " + fieldTypeName(f.type));
+    if (f.length < 0 || (f.length > 0 && f.data == nullptr)) fail(op_, node_, f.name, "malformed value");
+  }
 }
 
-SparseRulebookAttrs parseSparseRulebook(const std::string& node, const FieldView* fields, int32_t num_fields) {
-  FieldReader r("SparseRulebook", node, fields, num_fields);
-  SparseRulebookAttrs a;
-  a.spatial_shape = r.ints("spatial_shape");
-  a.kernel_size = r.ints("kernel_size");
-  a.stride = r.ints("stride");
-  a.padding = r.ints("padding");
-  a.dilation = r.ints("dilation");
-  a.output_padding = r.ints("output_padding");
-  a.transposed = r.int32("transposed");
-  a.max_out = r.int32("max_out");
-  a.batch_size = r.int32("batch_size");
-  validate(node, a);
-  return a;
+const FieldView& FieldReader::get(const char* name) const {
+  for (int32_t i = 0; i < num_; ++i)
+    if (std::strcmp(fields_[i].name, name) == 0) return fields_[i];
+  fail(op_, node_, name, "missing (every attribute of the schema is required)");
 }
 
-SparseConvAttrs parseSparseConv(const std::string& node, const FieldView* fields, int32_t num_fields) {
-  FieldReader r("SparseConv", node, fields, num_fields);
-  SparseConvAttrs a;
-  a.activation = r.int32("activation");
-  a.alpha = r.float32("alpha");
-  validate(node, a);
-  return a;
+std::vector<int32_t> FieldReader::ints(const char* name) const {
+  const FieldView& f = get(name);
+  const auto* p = static_cast<const int32_t*>(f.data);
+  return std::vector<int32_t>(p, p + f.length);
 }
 
-DensifyAttrs parseDensify(const std::string& node, const FieldView* fields, int32_t num_fields) {
-  FieldReader r("Densify", node, fields, num_fields);
-  DensifyAttrs a;
-  a.spatial_shape = r.ints("spatial_shape");
-  a.batch_size = r.int32("batch_size");
-  validate(node, a);
-  return a;
+int32_t FieldReader::int32(const char* name) const {
+  const FieldView& f = get(name);
+  if (f.length != 1) fail(op_, node_, name, "must hold one value, got " + std::to_string(f.length));
+  int32_t v;
+  std::memcpy(&v, f.data, sizeof(v));
+  return v;
 }
 
-SegmentReduceAttrs parseSegmentReduce(const std::string& node, const FieldView* fields, int32_t num_fields) {
-  FieldReader r("SegmentReduce", node, fields, num_fields);
-  SegmentReduceAttrs a;
-  a.reduction = r.int32("reduction");
-  validate(node, a);
-  return a;
+float FieldReader::float32(const char* name) const {
+  const FieldView& f = get(name);
+  if (f.length != 1) fail(op_, node_, name, "must hold one value, got " + std::to_string(f.length));
+  float v;
+  std::memcpy(&v, f.data, sizeof(v));
+  return v;
 }
+
+FieldValue intsField(const char* name, const std::vector<int32_t>& v) {
+  return FieldValue{name, FieldType::kInt32Array, v, 0.0f};
+}
+FieldValue intField(const char* name, int32_t v) { return FieldValue{name, FieldType::kInt32, {v}, 0.0f}; }
+FieldValue floatField(const char* name, float v) { return FieldValue{name, FieldType::kFloat32, {}, v}; }
 
 void parseNoAttributes(const std::string& op, const std::string& node, const FieldView* fields, int32_t num_fields) {
   FieldReader r(op.c_str(), node, fields, num_fields);  // refuses any field: the op declares none
 }
 
-// ------------------------------------------------------------------------------------- serialization
-std::vector<FieldValue> toFields(const SubmRulebookAttrs& a) {
-  return {intsField("spatial_shape", a.spatial_shape), intsField("kernel_size", a.kernel_size),
-          intsField("dilation", a.dilation)};
-}
-
-std::vector<FieldValue> toFields(const SparseRulebookAttrs& a) {
-  return {intsField("spatial_shape", a.spatial_shape),
-          intsField("kernel_size", a.kernel_size),
-          intsField("stride", a.stride),
-          intsField("padding", a.padding),
-          intsField("dilation", a.dilation),
-          intsField("output_padding", a.output_padding),
-          intField("transposed", a.transposed),
-          intField("max_out", a.max_out),
-          intField("batch_size", a.batch_size)};
-}
-
-std::vector<FieldValue> toFields(const SparseConvAttrs& a) {
-  return {intField("activation", a.activation), floatField("alpha", a.alpha)};
-}
-
-std::vector<FieldValue> toFields(const DensifyAttrs& a) {
-  return {intsField("spatial_shape", a.spatial_shape), intField("batch_size", a.batch_size)};
-}
-
-std::vector<FieldValue> toFields(const SegmentReduceAttrs& a) { return {intField("reduction", a.reduction)}; }
-
-// ---------------------------------------------------------------------------------- shape arithmetic
-std::vector<int64_t> outputSpatialShape(const SparseRulebookAttrs& a) {
-  return outputGrid("SparseRulebook", "", toFields(a));
-}
-
-namespace {
-RulebookGeometry baseGeometry(const std::vector<int32_t>& shape, const std::vector<int32_t>& kernel,
-                              const std::vector<int32_t>& dilation) {
-  RulebookGeometry g{};
-  g.ndim = static_cast<int32_t>(shape.size());
-  for (int i = 0; i < kMaxSpatialDims; ++i) {
-    const bool used = i < g.ndim;
-    g.in_shape[i] = g.out_shape[i] = used ? shape[i] : 1;
-    g.kernel[i] = used ? kernel[i] : 1;
-    g.dilation[i] = used ? dilation[i] : 1;
-    g.stride[i] = 1;
-    g.padding[i] = 0;
-  }
-  g.kernel_volume = product(kernel);
-  return g;
-}
-}  // namespace
-
-RulebookGeometry makeGeometry(const SubmRulebookAttrs& a) {
-  RulebookGeometry g = baseGeometry(a.spatial_shape, a.kernel_size, a.dilation);
-  g.kind = RulebookKind::kSubmanifold;
-  for (int i = 0; i < g.ndim; ++i) {
-    // (k // 2) * dilation <= (k - 1) * dilation, which the reach rule keeps within int32.
-    const int64_t padding = checkedMul(a.kernel_size[i] / 2, a.dilation[i], "the submanifold padding");
-    if (padding > std::numeric_limits<int32_t>::max()) throw OverflowError("the submanifold padding exceeds int32");
-    g.padding[i] = static_cast<int32_t>(padding);
-  }
-  g.pointwise = g.kernel_volume == 1;
-  return g;
-}
-
-RulebookGeometry makeGeometry(const SparseRulebookAttrs& a) {
-  RulebookGeometry g = baseGeometry(a.spatial_shape, a.kernel_size, a.dilation);
-  g.kind = a.transposed ? RulebookKind::kTransposed : RulebookKind::kRegular;
-  g.batch_size = a.batch_size;
-  const std::vector<int64_t> out = outputSpatialShape(a);
-  bool unit = g.kernel_volume == 1;
-  for (int i = 0; i < g.ndim; ++i) {
-    g.out_shape[i] = static_cast<int32_t>(out[i]);
-    g.stride[i] = a.stride[i];
-    g.padding[i] = a.padding[i];
-    unit = unit && a.stride[i] == 1 && a.padding[i] == 0 && a.output_padding[i] == 0;
-  }
-  g.pointwise = unit;
-  return g;
-}
-
-int64_t maxOutputsPerInput(const RulebookGeometry& g) {
-  if (g.kind == RulebookKind::kSubmanifold || g.pointwise) return 1;
-  int64_t reach = 1;
-  for (int i = 0; i < g.ndim; ++i) {
-    const int64_t k = g.kernel[i];
-    if (g.kind == RulebookKind::kTransposed) {
-      reach = saturatingMul(reach, k);
+// ------------------------------------------------------------------------------------------ the output grid
+// Validated int32 attributes cannot overflow the int64 arithmetic, but nothing here relies on that.
+std::vector<int64_t> outputGrid(const char* op, const std::string& node, const std::vector<FieldValue>& fields) {
+  const auto& shape = intsOf(op, node, fields, "spatial_shape");
+  const auto& kernel = intsOf(op, node, fields, "kernel_size");
+  const auto& stride = intsOf(op, node, fields, "stride");
+  const auto& padding = intsOf(op, node, fields, "padding");
+  const auto& dilation = intsOf(op, node, fields, "dilation");
+  const auto& out_pad = intsOf(op, node, fields, "output_padding");
+  const auto& transposed = intsOf(op, node, fields, "transposed");
+  const std::size_t d = shape.size();
+  if (kernel.size() != d || stride.size() != d || padding.size() != d || dilation.size() != d || out_pad.size() != d ||
+      transposed.size() != 1)
+    throw std::logic_error("outputGrid needs validated attributes");
+  std::vector<int64_t> out(d);
+  for (std::size_t i = 0; i < d; ++i) {
+    const int64_t s = shape[i], k = kernel[i], st = stride[i], p = padding[i], dl = dilation[i], op_ = out_pad[i];
+    const int64_t span = checkedMul(dl, k - 1, "dilation * (kernel_size - 1)");
+    if (transposed[0]) {
+      int64_t o = checkedMul(s - 1, st, "(spatial_shape - 1) * stride");
+      o = checkedAdd(checkedAdd(o, -2 * p, "the output grid"), span, "the output grid");
+      out[i] = checkedAdd(o, op_ + 1, "the output grid");
     } else {
-      // Tap t is valid only if t * dilation == c + padding (mod stride): one residue class of period
-      // stride / gcd(stride, dilation) in t.
-      const int64_t period = g.stride[i] / std::gcd(g.stride[i], g.dilation[i]);
-      reach = saturatingMul(reach, (k + period - 1) / period);
+      const int64_t num = checkedAdd(s + 2 * p - 1, -span, "the output grid");
+      if (st < 1) throw std::logic_error("outputGrid needs validated attributes");
+      out[i] = (num >= 0 ? num / st : -((-num + st - 1) / st)) + 1;  // floor division, as Python's //
     }
   }
-  return reach;
-}
-
-int64_t sparseRulebookOutputBound(const SparseRulebookAttrs& a, int64_t num_in) {
-  // Saturating: N comes from TensorRT's dims (int64); the grid term is below 2^62 for validated attributes.
-  int64_t grid = a.batch_size;
-  for (int64_t s : outputSpatialShape(a)) grid = saturatingMul(grid, s);
-  const int64_t bound =
-      std::min(saturatingMul(std::max<int64_t>(num_in, 0), maxOutputsPerInput(makeGeometry(a))), grid);
-  return a.max_out > 0 ? std::min<int64_t>(bound, a.max_out) : bound;
-}
-
-std::vector<int64_t> densifyOutputShape(const DensifyAttrs& a, int64_t channels) {
-  std::vector<int64_t> shape{a.batch_size, channels};
-  for (int32_t s : a.spatial_shape) shape.push_back(s);
-  return shape;
+  return out;
 }
 
 }  // namespace sparsetrt

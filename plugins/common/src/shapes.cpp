@@ -1,11 +1,13 @@
 #include "sparsetrt/shapes.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
+#include <numeric>
 #include <sstream>
 
 #include "sparsetrt/checked.h"
 #include "sparsetrt/op_rules.h"
-#include "sparsetrt/workspace.h"
 
 namespace sparsetrt {
 namespace {
@@ -149,67 +151,6 @@ void checkInputs(const char* op, const std::string& node, int64_t ndim, const st
   }
 }
 
-namespace {
-
-int64_t volume(const std::vector<int32_t>& v) {
-  int64_t p = 1;
-  for (int32_t x : v) p = checkedMul(p, x, "the kernel volume");
-  return p;
-}
-
-}  // namespace
-
-Dims submRulebookOutput(const std::string& node, const SubmRulebookAttrs& a, const Dims& indices) {
-  checkInputs("SubmRulebook", node, static_cast<int64_t>(a.spatial_shape.size()), {&indices});
-  return {volume(a.kernel_size), indices[0]};
-}
-
-std::vector<Dims> sparseRulebookOutputs(const std::string& node, const SparseRulebookAttrs& a, const Dims& indices) {
-  checkInputs("SparseRulebook", node, static_cast<int64_t>(a.spatial_shape.size()), {&indices});
-  const int64_t bound = indices[0] < 0 ? -1 : sparseRulebookOutputBound(a, indices[0]);
-  const int64_t cols = 1 + static_cast<int64_t>(a.spatial_shape.size());
-  return {{bound, cols}, {volume(a.kernel_size), bound}, {}};
-}
-
-Dims inverseRulebookOutput(const std::string& node, const Dims& neighbors, const Dims& indices) {
-  checkInputs("InverseRulebook", node, -1, {&neighbors, &indices});
-  return {neighbors[0], indices[0]};
-}
-
-Dims convPlanOutput(const std::string& node, const Dims& neighbors) {
-  checkInputs("ConvPlan", node, -1, {&neighbors});
-  return {neighbors[0] < 0 ? -1 : convPlanRows(neighbors[0]), neighbors[1]};
-}
-
-Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
-                      const Dims* bias, const Dims* residual) {
-  checkInputs("SparseConv", node, -1, {&features, &neighbors, &weight, bias, residual});
-  return {neighbors[1], weight[0]};
-}
-
-Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors) {
-  checkInputs("SparseMaxPool", node, -1, {&features, &neighbors});
-  return {neighbors[1], features[1]};
-}
-
-Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices) {
-  checkInputs("Densify", node, static_cast<int64_t>(a.spatial_shape.size()), {&features, &indices});
-  return densifyOutputShape(a, features[1]);
-}
-
-std::vector<Dims> uniqueSitesOutputs(const std::string& node, const Dims& indices) {
-  checkInputs("UniqueSites", node, -1, {&indices});
-  return {{indices[0], indices[1]}, {indices[0]}, {indices[0]}, {}};
-}
-
-std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask) {
-  checkInputs("MaskRows", node, -1, {&mask});
-  return {{mask[0]}, {}};
-}
-
-Dims segmentReduceOutput(const std::string& node, const Dims& features, const Dims& segments, const Dims& init) {
-  checkInputs("SegmentReduce", node, -1, {&features, &segments, &init});
-  return {init[0], init[1]};
-}
+// ---------------------------------------------------------------------------------- shape arithmetic
 
 }  // namespace sparsetrt

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/checked.h"
 
 namespace sparsetrt {
@@ -17,11 +16,6 @@ int64_t hashCapacity(int64_t max_keys) {
   return capacity;
 }
 
-namespace {
-// alignUp that saturates: sizes computed from dims TensorRT hands us must never wrap around.
-std::size_t alignUpSat(std::size_t bytes) { return bytes > SIZE_MAX - kWorkspaceAlignment ? SIZE_MAX : alignUp(bytes); }
-}  // namespace
-
 HashTableLayout hashTableLayout(int64_t max_keys, std::size_t base_offset) {
   HashTableLayout t;
   t.capacity = hashCapacity(max_keys);
@@ -31,34 +25,6 @@ HashTableLayout hashTableLayout(int64_t max_keys, std::size_t base_offset) {
   const std::size_t end = alignUpSat(saturatingAdd(t.values_offset, saturatingMul(capacity, sizeof(int32_t))));
   t.bytes = end == SIZE_MAX ? SIZE_MAX : end - base_offset;
   return t;
-}
-
-SubmRulebookWorkspace submRulebookWorkspace(int64_t num_in) {
-  SubmRulebookWorkspace w;
-  w.table = hashTableLayout(num_in);
-  w.bytes = w.table.bytes;
-  return w;
-}
-
-int sparseRulebookSortBits(const RulebookGeometry& g) {
-  // key = batch * prod(out_shape) + site < B * prod(out_shape) for batch indices in [0, B), so
-  // ceil(log2(B * sites)) bits hold every key; 31 batch bits (any non-negative int32) when B is unknown.
-  // Fewer bits than 64 means fewer radix passes: a single sample of a 21 x 720 x 720 grid needs 24 bits
-  // (3 passes), not 55 (7 passes).
-  uint64_t sites = 1;
-  for (int d = 0; d < g.ndim; ++d) {
-    const uint64_t s = static_cast<uint64_t>(std::max<int32_t>(g.out_shape[d], 1));
-    sites = sites > UINT64_MAX / s ? UINT64_MAX : sites * s;  // saturate: 64 bits are the cap anyway
-  }
-  int bits = 0;
-  while (bits < 63 && (uint64_t{1} << bits) < sites) ++bits;
-  int batch_bits = 31;
-  if (g.batch_size > 0) {
-    batch_bits = 0;
-    while ((int64_t{1} << batch_bits) < g.batch_size) ++batch_bits;
-  }
-  // The product: B * sites <= 2^batch_bits * 2^bits, so the sum of the two widths suffices.
-  return std::min(batch_bits + bits, 64);
 }
 
 // How this bounds CUB's need. CUB 3.0 (CUDA 13.0), cub/device/dispatch/dispatch_radix_sort.cuh,
@@ -92,71 +58,6 @@ std::size_t radixSortTempBound(int64_t num_items, int key_bits) {
   const auto bytes = [](int64_t entries) { return alignUpSat(saturatingMul(sizeOf(entries), kSortCounterBytes)); };
   return saturatingAdd(saturatingAdd(bytes(portions * passes * digits), bytes(blocks * digits)),
                        saturatingAdd(bytes(portions * passes), kWorkspaceAlignment - 1));
-}
-
-SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGeometry& g, int64_t out_capacity) {
-  SparseRulebookWorkspace w;
-  if (g.pointwise) return w;  // the identity map: no table, no sort
-  const int64_t reach = saturatingMul(std::max<int64_t>(num_in, 0), maxOutputsPerInput(g));
-  w.keys = std::max<int64_t>(std::min(reach, std::max<int64_t>(out_capacity, 0)), 1);
-  w.sort_bits = sparseRulebookSortBits(g);
-  const std::size_t key_bytes = saturatingMul(sizeOf(w.keys), sizeof(uint64_t));
-  w.table = hashTableLayout(w.keys);
-  w.unique_keys_offset = alignUpSat(w.table.bytes);
-  w.sorted_keys_offset = alignUpSat(saturatingAdd(w.unique_keys_offset, key_bytes));
-  w.counter_offset = alignUpSat(saturatingAdd(w.sorted_keys_offset, key_bytes));
-  w.sort_temp_offset = alignUpSat(saturatingAdd(w.counter_offset, 2 * sizeof(uint64_t)));
-  w.sort_temp_bytes = radixSortTempBound(w.keys, w.sort_bits);
-  w.bytes = alignUpSat(saturatingAdd(w.sort_temp_offset, w.sort_temp_bytes));
-  return w;
-}
-
-int64_t convPlanRows(int64_t kernel_volume) {
-  const int64_t k = std::max<int64_t>(kernel_volume, 1);
-  return k + 1 + (k + 31) / 32;
-}
-
-ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume) {
-  ConvPlanWorkspace w;
-  const auto m = static_cast<std::size_t>(std::max<int64_t>(num_out, 1));
-  const auto words = static_cast<std::size_t>((std::max<int64_t>(kernel_volume, 1) + 31) / 32);
-  w.bytes = alignUp(w.masks_offset + words * m * sizeof(uint32_t));
-  return w;
-}
-
-UniqueSitesWorkspace uniqueSitesWorkspace(int64_t num_in) {
-  const std::size_t n = static_cast<std::size_t>(std::max<int64_t>(num_in, 1));
-  UniqueSitesWorkspace w;
-  w.keys_offset = 0;
-  w.alt_keys_offset = alignUp(w.keys_offset + n * sizeof(uint64_t));
-  w.perm_offset = alignUp(w.alt_keys_offset + n * sizeof(uint64_t));
-  w.alt_perm_offset = alignUp(w.perm_offset + n * sizeof(int32_t));
-  w.sort_temp_offset = alignUp(w.alt_perm_offset + n * sizeof(int32_t));
-  w.sort_temp_bytes = radixSortTempBound(static_cast<int64_t>(n), 64);
-  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
-  return w;
-}
-
-SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in) {
-  const std::size_t n = static_cast<std::size_t>(std::max<int64_t>(num_in, 1));
-  SegmentReduceWorkspace w;
-  w.keys_offset = 0;
-  w.alt_keys_offset = alignUp(w.keys_offset + n * sizeof(uint64_t));
-  w.sort_temp_offset = alignUp(w.alt_keys_offset + n * sizeof(uint64_t));
-  w.sort_temp_bytes = radixSortTempBound(static_cast<int64_t>(n), 64);
-  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
-  return w;
-}
-
-MaskRowsWorkspace maskRowsWorkspace(int64_t num_in) {
-  const std::size_t n = static_cast<std::size_t>(std::max<int64_t>(num_in, 1));
-  MaskRowsWorkspace w;
-  w.keys_offset = 0;
-  w.alt_keys_offset = alignUp(w.keys_offset + n * sizeof(uint64_t));
-  w.sort_temp_offset = alignUp(w.alt_keys_offset + n * sizeof(uint64_t));
-  w.sort_temp_bytes = radixSortTempBound(static_cast<int64_t>(n), 32);
-  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
-  return w;
 }
 
 }  // namespace sparsetrt

@@ -9,8 +9,18 @@
 #include <string>
 #include <vector>
 
-#include "sparsetrt/attributes.h"
+#include "ops/conv_plan/conv_plan_host.h"
+#include "ops/densify/densify_host.h"
+#include "ops/inverse_rulebook/inverse_rulebook_host.h"
+#include "ops/mask_rows/mask_rows_host.h"
+#include "ops/segment_reduce/segment_reduce_host.h"
+#include "ops/sparse_conv/sparse_conv_host.h"
+#include "ops/sparse_max_pool/sparse_max_pool_host.h"
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
+#include "ops/subm_rulebook/subm_rulebook_host.h"
+#include "ops/unique_sites/unique_sites_host.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/shapes.h"
 #if defined(SPARSETRT_CPU_BACKEND)
 #include "sparsetrt_cpu/ptx.h"
 #endif
@@ -337,7 +347,7 @@ int spt_segment_reduce(int32_t dtype, const void* features, const int32_t* segme
     const std::size_t bytes = kernels::segmentReduceWorkspaceSize(n);
     Scratch ws(bytes);
     return finish(kernels::segmentReduce(static_cast<DataType>(dtype), features, segments, n, channels, init, m,
-                                         reduction, out, ws.p, bytes, nullptr));
+                                         static_cast<Reduction>(reduction), out, ws.p, bytes, nullptr));
   });
 }
 

@@ -19,6 +19,7 @@
 #include <climits>
 
 #include "device_common.cuh"
+#include "ops/conv_plan/conv_plan_host.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 

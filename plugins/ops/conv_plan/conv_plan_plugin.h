@@ -1,6 +1,7 @@
 // ConvPlan as a TensorRT IPluginV3: a conv's neighbour map arranged for the tensor-core conv (README.md).
 #pragma once
 
+#include "ops/conv_plan/conv_plan_host.h"
 #include "plugin/plugin_base.h"
 #include "plugin/workspace_bound.h"
 

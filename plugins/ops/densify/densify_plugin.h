@@ -1,6 +1,7 @@
 // Densify as a TensorRT IPluginV3: features scattered into a dense [B, C, *spatial] tensor (README.md).
 #pragma once
 
+#include "ops/densify/densify_host.h"
 #include "plugin/plugin_base.h"
 
 namespace sparsetrt {

@@ -1,6 +1,7 @@
 // InverseRulebook as a TensorRT IPluginV3: the transposed neighbour map an inverse conv reads (README.md).
 #pragma once
 
+#include "ops/inverse_rulebook/inverse_rulebook_host.h"
 #include "plugin/plugin_base.h"
 
 namespace sparsetrt {

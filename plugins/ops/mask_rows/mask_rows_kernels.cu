@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "device_common.cuh"
+#include "ops/mask_rows/mask_rows_host.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 

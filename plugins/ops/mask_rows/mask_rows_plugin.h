@@ -1,6 +1,7 @@
 // MaskRows as a TensorRT IPluginV3: the rows a mask keeps, with a data-dependent count (README.md).
 #pragma once
 
+#include "ops/mask_rows/mask_rows_host.h"
 #include "plugin/plugin_base.h"
 #include "plugin/workspace_bound.h"
 

@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "device_common.cuh"
+#include "ops/segment_reduce/segment_reduce_host.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 
@@ -45,7 +46,7 @@ __device__ __forceinline__ int64_t lowerBound(const SortKey* keys, int64_t n, So
 // in fp32 (for an fp32 sum, exactly the additions torch's CPU index_add_ makes). Max propagates NaN (torch's amax).
 template <typename T>
 __global__ void reduceKernel(const T* __restrict__ features, const SortKey* __restrict__ keys, int64_t n,
-                             int64_t channels, const T* __restrict__ init, int64_t m, int32_t reduction,
+                             int64_t channels, const T* __restrict__ init, int64_t m, Reduction reduction,
                              T* __restrict__ out) {
   SPT_GRID_STRIDE(idx, m * channels) {
     const int64_t row = idx / channels, c = idx % channels;
@@ -54,7 +55,7 @@ __global__ void reduceKernel(const T* __restrict__ features, const SortKey* __re
     float acc = detail::toFloat(init[idx]);
     for (int64_t i = first; i < end; ++i) {
       const float v = detail::toFloat(features[static_cast<int64_t>(keys[i] & 0xFFFFFFFFull) * channels + c]);
-      if (reduction == 0)
+      if (reduction == Reduction::kSum)
         acc += v;
       else if (isnan(v) || (!isnan(acc) && v > acc))
         acc = v;
@@ -65,7 +66,7 @@ __global__ void reduceKernel(const T* __restrict__ features, const SortKey* __re
 
 template <typename T>
 cudaError_t launchReduce(const void* features, const SortKey* keys, int64_t n, int64_t channels, const void* init,
-                         int64_t m, int32_t reduction, void* out, cudaStream_t stream) {
+                         int64_t m, Reduction reduction, void* out, cudaStream_t stream) {
   return detail::launch<reduceKernel<T>>(detail::blocksFor(m * channels), kThreads, 0, stream,
                                          static_cast<const T*>(features), keys, n, channels,
                                          static_cast<const T*>(init), m, reduction, static_cast<T*>(out));
@@ -76,9 +77,10 @@ cudaError_t launchReduce(const void* features, const SortKey* keys, int64_t n, i
 std::size_t segmentReduceWorkspaceSize(int64_t num_in) { return segmentReduceWorkspace(num_in).bytes; }
 
 cudaError_t segmentReduce(DataType dtype, const void* d_features, const int32_t* d_segments, int64_t num_in,
-                          int64_t channels, const void* d_init, int64_t num_out, int32_t reduction, void* d_out,
+                          int64_t channels, const void* d_init, int64_t num_out, Reduction reduction, void* d_out,
                           void* d_workspace, std::size_t workspace_size, cudaStream_t stream) {
-  if (num_in < 0 || num_in > INT32_MAX || channels < 0 || num_out < 0 || (reduction != 0 && reduction != 1))
+  if (num_in < 0 || num_in > INT32_MAX || channels < 0 || num_out < 0 ||
+      (reduction != Reduction::kSum && reduction != Reduction::kMax))
     return cudaErrorInvalidValue;
   if (dtype != DataType::kFloat32 && dtype != DataType::kFloat16) return cudaErrorInvalidValue;
   const SegmentReduceWorkspace ws = segmentReduceWorkspace(num_in);

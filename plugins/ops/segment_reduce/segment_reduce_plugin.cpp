@@ -57,9 +57,10 @@ int32_t SegmentReducePlugin::enqueue(const nvinfer1::PluginTensorDesc* input_des
   return guard(context(), [&] {
     const int64_t n = input_desc[0].dims.d[0], c = input_desc[0].dims.d[1], m = input_desc[2].dims.d[0];
     bound_.check(context(), n);
-    const cudaError_t err = kernels::segmentReduce(
-        toKernelType(input_desc[0].type), inputs[0], static_cast<const int32_t*>(inputs[1]), n, c, inputs[2], m,
-        attrs_.reduction, outputs[0], workspace, kernels::segmentReduceWorkspaceSize(bound_.sizedFor()), stream);
+    const cudaError_t err =
+        kernels::segmentReduce(toKernelType(input_desc[0].type), inputs[0], static_cast<const int32_t*>(inputs[1]), n,
+                               c, inputs[2], m, static_cast<Reduction>(attrs_.reduction), outputs[0], workspace,
+                               kernels::segmentReduceWorkspaceSize(bound_.sizedFor()), stream);
     checkCuda(err);
   });
 }

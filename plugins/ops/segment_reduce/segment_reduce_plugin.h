@@ -1,6 +1,7 @@
 // SegmentReduce as a TensorRT IPluginV3: rows summed (or maxed) into the output row each names (README.md).
 #pragma once
 
+#include "ops/segment_reduce/segment_reduce_host.h"
 #include "plugin/plugin_base.h"
 #include "plugin/workspace_bound.h"
 

@@ -2,6 +2,7 @@
 // and activation fused (README.md).
 #pragma once
 
+#include "ops/sparse_conv/sparse_conv_host.h"
 #include "plugin/plugin_base.h"
 
 namespace sparsetrt {

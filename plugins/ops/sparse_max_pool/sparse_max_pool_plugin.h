@@ -1,6 +1,7 @@
 // SparseMaxPool as a TensorRT IPluginV3: max over each output site's active inputs (README.md).
 #pragma once
 
+#include "ops/sparse_max_pool/sparse_max_pool_host.h"
 #include "plugin/plugin_base.h"
 
 namespace sparsetrt {

@@ -11,7 +11,7 @@
 #include <climits>
 
 #include "device_common.cuh"
-#include "sparsetrt/attributes.h"
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 

@@ -2,6 +2,7 @@
 // data-dependent count (README.md).
 #pragma once
 
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
 #include "plugin/plugin_base.h"
 #include "plugin/workspace_bound.h"
 

@@ -8,6 +8,7 @@
 #include <climits>
 
 #include "device_common.cuh"
+#include "ops/subm_rulebook/subm_rulebook_host.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 

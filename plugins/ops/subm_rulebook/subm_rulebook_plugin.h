@@ -1,6 +1,7 @@
 // SubmRulebook as a TensorRT IPluginV3: the neighbour map [K, N] of a submanifold conv (README.md).
 #pragma once
 
+#include "ops/subm_rulebook/subm_rulebook_host.h"
 #include "plugin/plugin_base.h"
 #include "plugin/workspace_bound.h"
 

@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "device_common.cuh"
+#include "ops/unique_sites/unique_sites_host.h"
 #include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 

@@ -2,6 +2,7 @@
 // data-dependent count (README.md).
 #pragma once
 
+#include "ops/unique_sites/unique_sites_host.h"
 #include "plugin/plugin_base.h"
 #include "plugin/workspace_bound.h"
 

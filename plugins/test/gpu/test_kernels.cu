@@ -26,8 +26,18 @@
 #include <vector>
 
 #include "gpu_check.h"
-#include "sparsetrt/attributes.h"
+#include "ops/conv_plan/conv_plan_host.h"
+#include "ops/densify/densify_host.h"
+#include "ops/inverse_rulebook/inverse_rulebook_host.h"
+#include "ops/mask_rows/mask_rows_host.h"
+#include "ops/segment_reduce/segment_reduce_host.h"
+#include "ops/sparse_conv/sparse_conv_host.h"
+#include "ops/sparse_max_pool/sparse_max_pool_host.h"
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
+#include "ops/subm_rulebook/subm_rulebook_host.h"
+#include "ops/unique_sites/unique_sites_host.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;
@@ -947,9 +957,9 @@ void segmentCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n,
   Dev<T> d_x(x, 1), d_init(init), d_out(m * c);
   Dev<int32_t> d_seg(segments);
   Dev<char> ws(K::segmentReduceWorkspaceSize(n));
-  EXPECT(
-      K::segmentReduce(dtype, d_x.p, d_seg.p, n, c, d_init.p, m, reduction, d_out.p, ws.p, ws.n, stream) == cudaSuccess,
-      "%s: segmentReduce failed", name);
+  EXPECT(K::segmentReduce(dtype, d_x.p, d_seg.p, n, c, d_init.p, m, static_cast<Reduction>(reduction), d_out.p, ws.p,
+                          ws.n, stream) == cudaSuccess,
+         "%s: segmentReduce failed", name);
   const auto got = d_out.get();
   int bad = 0;
   for (std::size_t i = 0; i < want.size(); ++i) {
@@ -959,8 +969,8 @@ void segmentCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n,
   }
   EXPECT(bad == 0, "%s: %d of %zu values differ", name, bad, want.size());
   const auto again = d_out.get();
-  EXPECT(K::segmentReduce(dtype, d_x.p, d_seg.p, n, c, d_init.p, m, reduction, d_out.p, ws.p, ws.n, stream) ==
-                 cudaSuccess &&
+  EXPECT(K::segmentReduce(dtype, d_x.p, d_seg.p, n, c, d_init.p, m, static_cast<Reduction>(reduction), d_out.p, ws.p,
+                          ws.n, stream) == cudaSuccess &&
              sameBits(d_out.get(), again),
          "%s: not deterministic", name);
 }
@@ -1000,8 +1010,8 @@ void mergeGraphCase(std::mt19937& rng) {
   const auto enqueue = [&]() {
     CUDA_OK(K::uniqueSites(d_rows.p, n, k, d_unique.p, d_inverse.p, d_counts.p, d_m.p, ws_u.p, ws_u.n, stream));
     // M is on the device only: reduce into all n rows of init (a bound, as TensorRT allocates), segments < M.
-    CUDA_OK(K::segmentReduce(DataType::kFloat32, d_x.p, d_inverse.p, n, c, d_init.p, n, 0, d_out.p, ws_s.p, ws_s.n,
-                             stream));
+    CUDA_OK(K::segmentReduce(DataType::kFloat32, d_x.p, d_inverse.p, n, c, d_init.p, n, Reduction::kSum, d_out.p,
+                             ws_s.p, ws_s.n, stream));
     CUDA_OK(K::maskRows(d_mask.p, n, d_kept.p, d_mk.p, ws_m.p, ws_m.n, stream));
   };
   enqueue();
@@ -1051,11 +1061,11 @@ void testMerge(std::mt19937& rng) {
   segmentCase<__half>(rng, "segment sum fp16", DataType::kFloat16, 2000, 700, 33, 0, false);
   segmentCase<__half>(rng, "segment max fp16", DataType::kFloat16, 2000, 300, 8, 1, false);
   Dev<char> ws(K::segmentReduceWorkspaceSize(10));
-  EXPECT(K::segmentReduce(DataType::kFloat32, nullptr, nullptr, 5000, 3, nullptr, 4, 0, nullptr, ws.p, ws.n, stream) ==
-             cudaErrorInvalidValue,
+  EXPECT(K::segmentReduce(DataType::kFloat32, nullptr, nullptr, 5000, 3, nullptr, 4, Reduction::kSum, nullptr, ws.p,
+                          ws.n, stream) == cudaErrorInvalidValue,
          "segment: a workspace sized for fewer rows must be refused");
-  EXPECT(K::segmentReduce(DataType::kFloat32, nullptr, nullptr, 10, 3, nullptr, 4, 2, nullptr, ws.p, ws.n, stream) ==
-             cudaErrorInvalidValue,
+  EXPECT(K::segmentReduce(DataType::kFloat32, nullptr, nullptr, 10, 3, nullptr, 4, static_cast<Reduction>(2), nullptr,
+                          ws.p, ws.n, stream) == cudaErrorInvalidValue,
          "segment: an unknown reduction must be refused");
 }
 

@@ -18,9 +18,19 @@
 #include <vector>
 
 #include "gpu_check.h"
+#include "ops/conv_plan/conv_plan_host.h"
+#include "ops/densify/densify_host.h"
+#include "ops/inverse_rulebook/inverse_rulebook_host.h"
+#include "ops/mask_rows/mask_rows_host.h"
+#include "ops/segment_reduce/segment_reduce_host.h"
+#include "ops/sparse_conv/sparse_conv_host.h"
+#include "ops/sparse_max_pool/sparse_max_pool_host.h"
+#include "ops/sparse_rulebook/sparse_rulebook_host.h"
+#include "ops/subm_rulebook/subm_rulebook_host.h"
+#include "ops/unique_sites/unique_sites_host.h"
 #include "plugin_test_util.h"
-#include "sparsetrt/attributes.h"
 #include "sparsetrt/kernels.h"
+#include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
 using namespace nvinfer1;
@@ -289,7 +299,8 @@ int main() {
            "SegmentReduce enqueue");
     Buffer ws_s(K::segmentReduceWorkspaceSize(n));
     CUDA_OK(K::segmentReduce(sparsetrt::DataType::kFloat32, d_feats.p, static_cast<int32_t*>(inv_k2.p), n, c_in,
-                             d_init.p, mu, reduction, seg_k.p, ws_s.p, ws_s.bytes, nullptr));
+                             d_init.p, mu, static_cast<sparsetrt::Reduction>(reduction), seg_k.p, ws_s.p, ws_s.bytes,
+                             nullptr));
     CUDA_OK(cudaDeviceSynchronize());
     EXPECT(seg_p.get<float>(mu * c_in) == seg_k.get<float>(mu * c_in), "SegmentReduce plugin == kernel");
     delete seg;

@@ -3,14 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace sparsetrt {
 
 // spconv supports 1D to 4D layers; the fixed bound keeps RulebookGeometry a flat struct.
 constexpr int kMaxSpatialDims = 4;
-
-// SparseConv's fused activation, numbered as the schema's `activation` attribute.
-enum class Activation : int32_t { kNone = 0, kRelu = 1, kLeakyRelu = 2, kSigmoid = 3 };
 
 // Feature element types; a plugin follows its features input (TensorRT networks are strongly typed).
 enum class DataType : int32_t { kFloat32 = 0, kFloat16 = 1 };
@@ -38,5 +36,14 @@ struct RulebookGeometry {
   // exactly as the CPU reference builds it (exporter/backend/rulebook.py).
   bool pointwise;
 };
+
+// What the rulebook ops' geometries share (ops/{subm,sparse}_rulebook/*_host.cpp fill in the rest): ndim, the
+// grid as both input and output shape, kernel and dilation, unit stride, no padding, the kernel volume (checked:
+// OverflowError past int32). Unused dims are 1. Host only.
+RulebookGeometry baseGeometry(const std::vector<int32_t>& shape, const std::vector<int32_t>& kernel,
+                              const std::vector<int32_t>& dilation);
+
+// The product of a kernel's extents, overflow-checked (OverflowError).
+int64_t kernelVolume(const std::vector<int32_t>& kernel);
 
 }  // namespace sparsetrt

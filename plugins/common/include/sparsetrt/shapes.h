@@ -1,7 +1,7 @@
-// Input-shape checks and output-shape inference of every op, on concrete dims with -1 for "not known yet"
-// (a dynamic dim before the profile fixes it). The plugin layer calls these wherever TensorRT gives it
-// dims (configure time, enqueue), so a malformed graph fails with a message naming the node and the input
-// instead of reaching a kernel. No CUDA, no TensorRT.
+// Input-shape checks on concrete dims with -1 for "not known yet" (a dynamic dim before the profile fixes it),
+// from the schema's symbolic shapes: each op's output-shape function (ops/<op>/<op>_host.h) starts with them,
+// and the plugin layer calls those wherever TensorRT gives it dims (configure time, enqueue), so a malformed
+// graph fails with a message naming the node and the input instead of reaching a kernel. No CUDA, no TensorRT.
 #pragma once
 
 #include <cstdint>
@@ -21,30 +21,7 @@ class ShapeError : public std::invalid_argument {
 using Dims = std::vector<int64_t>;  // -1: unknown
 
 // The op's input dims against the schema's symbolic shapes (ranks, 1 + D, dims named alike agreeing); a null
-// entry is an absent optional input, ndim < 0 an op without spatial_shape. Every function below calls it.
+// entry is an absent optional input, ndim < 0 an op without spatial_shape. Every op's output-shape function calls it.
 void checkInputs(const char* op, const std::string& node, int64_t ndim, const std::vector<const Dims*>& inputs);
-
-// [K, N]
-Dims submRulebookOutput(const std::string& node, const SubmRulebookAttrs& a, const Dims& indices);
-// {out_indices [B, 1 + D], neighbors [K, B], num_out []} with B = sparseRulebookOutputBound (-1 if N unknown).
-std::vector<Dims> sparseRulebookOutputs(const std::string& node, const SparseRulebookAttrs& a, const Dims& indices);
-// [K, N]
-Dims inverseRulebookOutput(const std::string& node, const Dims& neighbors, const Dims& indices);
-// [K + 1 + ceil(K/32), M] (a ConvPlan of neighbors [K, M]; K must be at most kConvPlanMaxOffsets)
-Dims convPlanOutput(const std::string& node, const Dims& neighbors);
-// [M, C_out]. `neighbors` is the map [K, M] or its ConvPlan [convPlanRows(K), M] (K = weight dim 1); bias and
-// residual may be null (the optional inputs absent); a residual needs a bias.
-Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
-                      const Dims* bias, const Dims* residual = nullptr);
-// [M, C]
-Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors);
-// {unique [B, K], inverse [N], counts [B], num_out []} with B = N, the bound on M.
-std::vector<Dims> uniqueSitesOutputs(const std::string& node, const Dims& indices);
-// [M, C]: features [N, C], segments [N], init [M, C].
-Dims segmentReduceOutput(const std::string& node, const Dims& features, const Dims& segments, const Dims& init);
-// {rows [N], num_out []}: the bound M <= N.
-std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask);
-// [batch_size, C, *spatial_shape]
-Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices);
 
 }  // namespace sparsetrt

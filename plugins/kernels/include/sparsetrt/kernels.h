@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/op_fields.h"  // the schema's enums: Activation, Reduction
 
 namespace sparsetrt {
 namespace kernels {
@@ -137,7 +138,7 @@ cudaError_t uniqueSites(const int32_t* d_indices, int64_t num_in, int64_t column
 // of `dtype`; d_out may not alias d_init. Deterministic: rows are grouped by a radix sort, no atomics.
 std::size_t segmentReduceWorkspaceSize(int64_t num_in);
 cudaError_t segmentReduce(DataType dtype, const void* d_features, const int32_t* d_segments, int64_t num_in,
-                          int64_t channels, const void* d_init, int64_t num_out, int32_t reduction, void* d_out,
+                          int64_t channels, const void* d_init, int64_t num_out, Reduction reduction, void* d_out,
                           void* d_workspace, std::size_t workspace_size, cudaStream_t stream);
 
 // MaskRows: d_rows [M] = the n with d_mask[n] != 0, ascending (d_rows sized for the bound M = N), M written to

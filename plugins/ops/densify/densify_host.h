@@ -1,0 +1,24 @@
+// Densify's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
+// Its plugin (densify_plugin.cpp) and kernels (densify_kernels.cu) use it; the host
+// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ops/densify/densify_attributes.h"
+#include "sparsetrt/geometry.h"
+#include "sparsetrt/shapes.h"
+#include "sparsetrt/workspace.h"
+
+namespace sparsetrt {
+
+// Elements of Densify's output [batch_size, C, *spatial_shape].
+std::vector<int64_t> densifyOutputShape(const DensifyAttrs& a, int64_t channels);
+
+// [batch_size, C, *spatial_shape]
+Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices);
+
+}  // namespace sparsetrt

@@ -1,0 +1,31 @@
+// MaskRows's host logic, with no CUDA or TensorRT dependency: its input checks, output shapes and workspace.
+// Its plugin (mask_rows_plugin.cpp) and kernels (mask_rows_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sparsetrt/geometry.h"
+#include "sparsetrt/shapes.h"
+#include "sparsetrt/workspace.h"
+
+namespace sparsetrt {
+
+// {rows [N], num_out []}: the bound M <= N.
+std::vector<Dims> maskRowsOutputs(const std::string& node, const Dims& mask);
+
+// MaskRows: two 64-bit key buffers and CUB's sort scratch for `num_in` keys of 32 bits.
+struct MaskRowsWorkspace {
+  std::size_t keys_offset = 0;      // uint64 [N]
+  std::size_t alt_keys_offset = 0;  // uint64 [N]
+  std::size_t sort_temp_offset = 0;
+  std::size_t sort_temp_bytes = 0;
+  std::size_t bytes = 0;
+};
+
+MaskRowsWorkspace maskRowsWorkspace(int64_t num_in);
+
+}  // namespace sparsetrt

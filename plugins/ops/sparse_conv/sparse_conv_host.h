@@ -1,0 +1,23 @@
+// SparseConv's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
+// Its plugin (sparse_conv_plugin.cpp) and kernels (sparse_conv_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ops/sparse_conv/sparse_conv_attributes.h"
+#include "sparsetrt/geometry.h"
+#include "sparsetrt/shapes.h"
+#include "sparsetrt/workspace.h"
+
+namespace sparsetrt {
+
+// [M, C_out]. `neighbors` is the map [K, M] or its ConvPlan [convPlanRows(K), M] (K = weight dim 1); bias and
+// residual may be null (the optional inputs absent); a residual needs a bias.
+Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
+                      const Dims* bias, const Dims* residual = nullptr);
+
+}  // namespace sparsetrt

@@ -1,0 +1,17 @@
+#include "ops/sparse_max_pool/sparse_max_pool_host.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+
+#include "sparsetrt/checked.h"
+
+namespace sparsetrt {
+
+Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors) {
+  checkInputs("SparseMaxPool", node, -1, {&features, &neighbors});
+  return {neighbors[1], features[1]};
+}
+
+}  // namespace sparsetrt

@@ -1,0 +1,20 @@
+// SparseMaxPool's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
+// Its plugin (sparse_max_pool_plugin.cpp) and kernels (sparse_max_pool_kernels.cu) use it; the host tests
+// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sparsetrt/geometry.h"
+#include "sparsetrt/shapes.h"
+#include "sparsetrt/workspace.h"
+
+namespace sparsetrt {
+
+// [M, C]
+Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors);
+
+}  // namespace sparsetrt

@@ -1,0 +1,32 @@
+// SubmRulebook's host logic, with no CUDA or TensorRT dependency: its geometry, output shape and workspace (the hash
+// table over the input sites). Its plugin (subm_rulebook_plugin.cpp) and kernels (subm_rulebook_kernels.cu) use it; the
+// host tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ops/subm_rulebook/subm_rulebook_attributes.h"
+#include "sparsetrt/geometry.h"
+#include "sparsetrt/shapes.h"
+#include "sparsetrt/workspace.h"
+
+namespace sparsetrt {
+
+// Geometry for the kernels. Attributes must have been validated.
+RulebookGeometry makeGeometry(const SubmRulebookAttrs& a);
+
+// [K, N]
+Dims submRulebookOutput(const std::string& node, const SubmRulebookAttrs& a, const Dims& indices);
+
+// SubmRulebook: the hash table over the N input sites.
+struct SubmRulebookWorkspace {
+  HashTableLayout table;
+  std::size_t bytes = 0;
+};
+
+SubmRulebookWorkspace submRulebookWorkspace(int64_t num_in);
+
+}  // namespace sparsetrt
