@@ -1,4 +1,6 @@
 // Shape inference and input checks of every op, with -1 for dims not known yet.
+#include <limits>
+
 #include "harness.h"
 #include "ops/conv_plan/conv_plan_host.h"
 #include "ops/densify/densify_host.h"
@@ -65,6 +67,11 @@ TEST(compute_shapes) {
   const Dims residual{900, 64}, narrow{900, 32}, short_rows{800, 64};
   CHECK((sparseConvOutput("c", {1000, 16}, {29, 900}, {64, 27, 16}, &bias, &residual) == Dims{900, 64}));
   CHECK((sparseConvOutput("c", {1000, 16}, {130, 900}, {64, 125, 16}, &bias) == Dims{900, 64}));  // 125 + 1 + 4
+  // K + 1 + ceil(K/32) of the largest K exceeds int64 (found by the fuzzer): a ShapeError showing the value, as
+  // rules.py's Python ints do, never an overflow escaping the checks.
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  CHECK_THROWS_WITH(ShapeError, sparseConvOutput("c", {1000, 16}, {5, 900}, {64, huge, 16}, nullptr), "'neighbors'",
+                    "K+1+ceil(K/32) = 9511602413006487552");
   CHECK_THROWS_WITH(ShapeError, sparseConvOutput("c", {1000, 16}, {28, 900}, {64, 27, 16}, &bias), "'neighbors'",
                     "K+1+ceil(K/32) = 29");
   CHECK_THROWS_WITH(ShapeError, sparseConvOutput("c", {1000, 16}, {27, 900}, {64, 27, 16}, &bias, &narrow),

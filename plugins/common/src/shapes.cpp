@@ -24,10 +24,28 @@ std::string str(const Dims& d) {
 }  // namespace
 
 // A dim expression of the schema (terms joined by "+": an integer, a dim name, or ceil(NAME/INTEGER)) with the
-// sizes bound so far; -1 if a name it uses is not bound yet. rules.py's _dim_value.
+// sizes bound so far; -1 if a name it uses is not bound yet. rules.py's _dim_value. In 128 bits: dims are int64
+// and an expression such as K+1+ceil(K/32) of a huge K exceeds int64, where Python's ints just grow; the value
+// then matches no dim, and the message shows it as rules.py does.
+namespace {
+
+using Wide = __int128;
+
+std::string wideString(Wide v) {
+  if (v < 0) return "-" + wideString(-v);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(v % 10)));
+    v /= 10;
+  } while (v != 0);
+  return digits;
+}
+
+}  // namespace
+
 template <typename Bound>
-int64_t dimValue(const std::string& expression, const std::vector<Bound>& bound) {
-  int64_t total = 0;
+Wide dimValue(const std::string& expression, const std::vector<Bound>& bound) {
+  Wide total = 0;
   std::size_t start = 0;
   while (start <= expression.size()) {
     const std::size_t plus = expression.find('+', start);
@@ -39,17 +57,17 @@ int64_t dimValue(const std::string& expression, const std::vector<Bound>& bound)
       return -1;
     };
     if (!term.empty() && term.find_first_not_of("0123456789") == std::string::npos) {
-      total = checkedAdd(total, std::stoll(term), "a dim expression");
+      total += std::stoll(term);  // the schema's own small constants
     } else if (term.rfind("ceil(", 0) == 0 && term.back() == ')') {
       const std::size_t slash = term.find('/');
       const int64_t value = size(term.substr(5, slash - 5));
       const int64_t divisor = std::stoll(term.substr(slash + 1, term.size() - slash - 2));
       if (value < 0) return -1;
-      total = checkedAdd(total, (value + divisor - 1) / divisor, "a dim expression");
+      total += (Wide{value} + divisor - 1) / divisor;
     } else {
       const int64_t value = size(term);
       if (value < 0) return -1;
-      total = checkedAdd(total, value, "a dim expression");
+      total += value;
     }
   }
   return total;
@@ -133,14 +151,14 @@ void checkInputs(const char* op, const std::string& node, int64_t ndim, const st
       if (bar == std::string::npos) break;
       start = bar + 1;
     }
-    std::vector<int64_t> values;
+    std::vector<Wide> values;
     for (const std::string& o : options) values.push_back(dimValue(o, bound));
     bool known = true, match = false;
-    for (int64_t v : values) known = known && v >= 0, match = match || v == a.size;
+    for (Wide v : values) known = known && v >= 0, match = match || v == a.size;
     if (!known || match) continue;
     std::string shown, source;
     for (std::size_t k = 0; k < options.size(); ++k) {
-      shown += (k ? " or " : "") + options[k] + " = " + std::to_string(values[k]);
+      shown += (k ? " or " : "") + options[k] + " = " + wideString(values[k]);
       for (const Bound& b : bound)  // the dims named plainly, and where their sizes came from
         if (b.symbol == options[k])
           source +=
