@@ -14,31 +14,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
 import spconv.pytorch as spconv
 from torch import nn
 
-NORM = partial(nn.BatchNorm1d, eps=1e-3, momentum=0.01)
-
-
-class SparseBasicBlock2D(spconv.SparseModule):
-    def __init__(self, channels: int, key: str) -> None:
-        super().__init__()
-        self.conv1 = spconv.SubMConv2d(channels, channels, 3, padding=1, bias=True, indice_key=key)
-        self.bn1 = NORM(channels)
-        self.relu = nn.ReLU()
-        self.conv2 = spconv.SubMConv2d(channels, channels, 3, padding=1, bias=True, indice_key=key)
-        self.bn2 = NORM(channels)
-
-    def forward(self, x: Any) -> Any:
-        out = self.conv1(x)
-        out = out.replace_feature(self.relu(self.bn1(out.features)))
-        out = self.conv2(out)
-        out = out.replace_feature(self.bn2(out.features) + x.features)
-        return out.replace_feature(self.relu(out.features))
+from .layers import SparseBasicBlock, norm1d, post_act
 
 
 class BasicBlock(nn.Module):
@@ -68,13 +50,13 @@ class PillarRes18(nn.Module):
         def stage(cin: int, cout: int, level: int) -> spconv.SparseSequential:
             return spconv.SparseSequential(
                 spconv.SparseConv2d(cin, cout, 3, stride=2, padding=1, bias=False, indice_key=f"spconv{level}"),
-                NORM(cout),
+                norm1d(cout),
                 nn.ReLU(),
-                SparseBasicBlock2D(cout, f"res{level}"),
-                SparseBasicBlock2D(cout, f"res{level}"),
+                SparseBasicBlock(cout, cout, f"res{level}", ndim=2),
+                SparseBasicBlock(cout, cout, f"res{level}", ndim=2),
             )
 
-        self.conv1 = spconv.SparseSequential(SparseBasicBlock2D(c1, "res1"), SparseBasicBlock2D(c1, "res1"))
+        self.conv1 = spconv.SparseSequential(*(SparseBasicBlock(c1, c1, "res1", ndim=2) for _ in range(2)))
         self.conv2 = stage(c1, c2, 2)
         self.conv3 = stage(c2, c3, 3)
         self.conv4 = stage(c3, c4, 4)
@@ -115,27 +97,7 @@ def _conv_module(cin: int, cout: int, key: str, kind: str, stride: Any = 1, padd
         conv = spconv.SubMConv3d(cin, cout, 3, padding=padding, bias=False, indice_key=key)
     else:
         conv = spconv.SparseConv3d(cin, cout, 3, stride=stride, padding=padding, bias=False, indice_key=key)
-    return spconv.SparseSequential(conv, NORM(cout), nn.ReLU(inplace=True))
-
-
-class MMDetBasicBlock(spconv.SparseModule):
-    """mmdetection3d's ``SparseBasicBlock`` with ``conv_cfg=dict(type="SubMConv3d")``: no indice_key, no bias."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = NORM(channels)
-        self.conv2 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = NORM(channels)
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: Any) -> Any:
-        identity = x.features
-        out = self.conv1(x)
-        out = out.replace_feature(self.relu(self.bn1(out.features)))
-        out = self.conv2(out)
-        out = out.replace_feature(self.bn2(out.features) + identity)
-        return out.replace_feature(self.relu(out.features))
+    return post_act(conv)
 
 
 class SparseEncoder(nn.Module):
@@ -163,7 +125,7 @@ class SparseEncoder(nn.Module):
                 if strided:
                     layers.append(_conv_module(cin, cout, f"spconv{i + 1}", "SparseConv3d", 2, pad))
                 elif block_type == "basicblock":
-                    layers.append(MMDetBasicBlock(cout))
+                    layers.append(SparseBasicBlock(cout, cout, None, bias=False))
                 else:
                     layers.append(_conv_module(cin, cout, f"subm{i + 1}", "SubMConv3d", padding=pad))
                 cin = cout
@@ -172,7 +134,7 @@ class SparseEncoder(nn.Module):
             spconv.SparseConv3d(
                 cin, output_channels, (3, 1, 1), stride=(2, 1, 1), bias=False, indice_key="spconv_down2"
             ),
-            NORM(output_channels),
+            norm1d(output_channels),
             nn.ReLU(inplace=True),
         )
 

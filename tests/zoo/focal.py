@@ -16,14 +16,14 @@ it with a message naming the module and this file's line.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import spconv.pytorch as spconv
 import torch
 from torch import nn
 
-NORM = partial(nn.BatchNorm1d, eps=1e-3, momentum=0.01)
+from .layers import norm1d
+
 SPATIAL_SHAPE = (21, 80, 80)
 
 
@@ -45,7 +45,7 @@ class FocalSparseConv(spconv.SparseModule):
         super().__init__()
         self.conv_imp = spconv.SubMConv3d(channels, 27, 3, padding=1, bias=False, indice_key=f"{key}_imp")
         self.conv = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False, indice_key=key)
-        self.bn = NORM(channels)
+        self.bn = norm1d(channels)
         self.threshold = threshold
         offsets = [[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if (i, j, k) != (0, 0, 0)]
         self.register_buffer("kernel_offsets", torch.tensor(offsets, dtype=torch.int32), persistent=False)
@@ -78,7 +78,7 @@ class FocalBackbone(nn.Module):
         super().__init__()
         self.conv_input = spconv.SparseSequential(
             spconv.SubMConv3d(in_channels, channels, 3, padding=1, bias=False, indice_key="subm1"),
-            NORM(channels),
+            norm1d(channels),
             nn.ReLU(),
         )
         self.focal = FocalSparseConv(channels, "focal1")

@@ -37,19 +37,24 @@ def post_act(conv: SparseConvolution) -> spconv.SparseSequential:
 
 
 class SparseBasicBlock(spconv.SparseModule):
-    """Residual block of two 3x3x3 submanifold convs (ResNet basic block on a fixed site set).
+    """Residual block of two 3x3(x3) submanifold convs (ResNet basic block on a fixed site set).
 
     `out = relu(bn2(subm2(relu(bn1(subm1(x))))) + shortcut(x))`, where the shortcut is the identity when
     the channel counts match and otherwise a per-voxel `Linear + BN` projection (the 1x1x1 conv of
     MinkowskiEngine / torchsparse ResNets, written with `nn.Linear` because of the kernel-1 spconv bug).
-    Both convs share `indice_key`: their input and output sites are identical, so the rulebook is reused.
+    Both convs share `indice_key`: their input and output sites are identical, so the rulebook is reused
+    (mmdetection3d's block has none: each conv then builds its own). The attribute names (conv1, bn1, conv2, bn2)
+    are OpenPCDet's and mmdetection3d's, so the blocks load their checkpoints' keys; `ndim=2` is the pillar variant.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, indice_key: str, bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, indice_key: str | None, bias: bool = True, ndim: int = 3
+    ) -> None:
         super().__init__()
-        self.conv1 = spconv.SubMConv3d(in_channels, out_channels, 3, padding=1, bias=bias, indice_key=indice_key)
+        subm = getattr(spconv, f"SubMConv{ndim}d")
+        self.conv1 = subm(in_channels, out_channels, 3, padding=1, bias=bias, indice_key=indice_key)
         self.bn1 = norm1d(out_channels)
-        self.conv2 = spconv.SubMConv3d(out_channels, out_channels, 3, padding=1, bias=bias, indice_key=indice_key)
+        self.conv2 = subm(out_channels, out_channels, 3, padding=1, bias=bias, indice_key=indice_key)
         self.bn2 = norm1d(out_channels)
         self.relu = nn.ReLU()
         self.shortcut: nn.Module = nn.Identity()

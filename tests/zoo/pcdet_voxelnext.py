@@ -20,7 +20,6 @@ Outputs (``batch_dict``): ``encoded_spconv_tensor`` (2D sparse, stride 8) and ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,7 @@ import spconv.pytorch as spconv
 import torch
 from torch import nn
 
-NORM = partial(nn.BatchNorm1d, eps=1e-3, momentum=0.01)
+from .layers import SparseBasicBlock, norm1d, post_act
 
 
 def _conv_block(kind: str, ndim: int, cin: int, cout: int, kernel: int, key: str, stride: int = 1, padding: int = 0):
@@ -38,29 +37,7 @@ def _conv_block(kind: str, ndim: int, cin: int, cout: int, kernel: int, key: str
         if kind == "SubMConv"
         else conv(cin, cout, kernel, stride=stride, padding=padding, bias=False, indice_key=key)
     )
-    return spconv.SparseSequential(layer, NORM(cout), nn.ReLU())
-
-
-class ResidualBlock(spconv.SparseModule):
-    """Two biased SubM convs with BN, ReLU after the first, the input added before the last ReLU."""
-
-    def __init__(self, channels: int, key: str, ndim: int) -> None:
-        super().__init__()
-        subm = getattr(spconv, f"SubMConv{ndim}d")
-        self.conv1 = subm(channels, channels, 3, stride=1, padding=1, bias=True, indice_key=key)
-        self.bn1 = NORM(channels)
-        self.relu = nn.ReLU()
-        self.conv2 = subm(channels, channels, 3, stride=1, padding=1, bias=True, indice_key=key)
-        self.bn2 = NORM(channels)
-
-    def forward(self, x: Any) -> Any:
-        shortcut = x
-        y = self.conv1(x)
-        y = y.replace_feature(self.relu(self.bn1(y.features)))
-        y = self.conv2(y)
-        y = y.replace_feature(self.bn2(y.features))
-        y = y.replace_feature(y.features + shortcut.features)
-        return y.replace_feature(self.relu(y.features))
+    return post_act(layer)
 
 
 class _VoxelNeXtBase(nn.Module):
@@ -78,7 +55,7 @@ class _VoxelNeXtBase(nn.Module):
         self.sparse_shape = grid_size[::-1] + [1, 0, 0] if nd == 3 else grid_size[[1, 0]]  # noqa: RUF005
 
         def residual(width: int, level: int) -> list[nn.Module]:
-            return [ResidualBlock(width, f"res{level}", nd) for _ in range(blocks)]
+            return [SparseBasicBlock(width, width, f"res{level}", ndim=nd) for _ in range(blocks)]
 
         def stage(cin: int, cout: int, level: int) -> spconv.SparseSequential:
             k = kernels[min(level - 2, len(kernels) - 1)]
@@ -96,7 +73,7 @@ class _VoxelNeXtBase(nn.Module):
         self.conv6 = stage(channels[4], channels[4], 6)
         self.conv_out = spconv.SparseSequential(
             spconv.SparseConv2d(channels[3], out, 3, stride=1, padding=1, bias=False, indice_key="spconv_down2"),
-            NORM(out),
+            norm1d(out),
             nn.ReLU(),
         )
         self.shared_conv = spconv.SparseSequential(

@@ -16,7 +16,6 @@ batch index first); mmdetection3d's ``spatial_features`` (the dense BEV) and ``s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,8 @@ import spconv.pytorch as spconv
 import torch
 from torch import nn
 
-NORM = partial(nn.BatchNorm1d, eps=1e-3, momentum=0.01)
+from .layers import SparseBasicBlock, norm1d, post_act
+from .parta2 import channel_reduction as reduce_channels
 
 
 def block(cin: int, cout: int, key: str, kind: str = "subm", stride: Any = 1, padding: Any = 1) -> Any:
@@ -34,34 +34,11 @@ def block(cin: int, cout: int, key: str, kind: str = "subm", stride: Any = 1, pa
         conv = spconv.SparseConv3d(cin, cout, 3, stride=stride, padding=padding, bias=False, indice_key=key)
     else:
         conv = spconv.SparseInverseConv3d(cin, cout, 3, indice_key=key, bias=False)
-    return spconv.SparseSequential(conv, NORM(cout), nn.ReLU())
-
-
-class UNetBlock(spconv.SparseModule):
-    """Residual SubM block (no conv bias), identity shortcut on the features."""
-
-    def __init__(self, channels: int, key: str) -> None:
-        super().__init__()
-        self.conv1 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False, indice_key=key)
-        self.bn1 = NORM(channels)
-        self.relu = nn.ReLU()
-        self.conv2 = spconv.SubMConv3d(channels, channels, 3, padding=1, bias=False, indice_key=key)
-        self.bn2 = NORM(channels)
-
-    def forward(self, x: Any) -> Any:
-        identity = x.features
-        out = self.conv1(x)
-        out = out.replace_feature(self.relu(self.bn1(out.features)))
-        out = self.conv2(out)
-        out = out.replace_feature(self.bn2(out.features) + identity)
-        return out.replace_feature(self.relu(out.features))
+    return post_act(conv)
 
 
 def channel_reduction(x: Any, out_channels: int) -> Any:
-    features = x.features
-    n, in_channels = features.shape
-    assert in_channels % out_channels == 0 and in_channels >= out_channels
-    return x.replace_feature(features.view(n, out_channels, -1).sum(dim=2))
+    return x.replace_feature(reduce_channels(x.features, out_channels))
 
 
 def decode(x_lateral: Any, x_bottom: Any, lateral: nn.Module, merge: nn.Module, up: nn.Module) -> Any:
@@ -91,7 +68,7 @@ class UNetV2(nn.Module):
         w = int(model_cfg.get("WIDTH", 16))
         c1, c2, c3 = w, 2 * w, 4 * w
         self.conv_input = spconv.SparseSequential(
-            spconv.SubMConv3d(input_channels, c1, 3, padding=1, bias=False, indice_key="subm1"), NORM(c1), nn.ReLU()
+            spconv.SubMConv3d(input_channels, c1, 3, padding=1, bias=False, indice_key="subm1"), norm1d(c1), nn.ReLU()
         )
         self.conv1 = spconv.SparseSequential(block(c1, c1, "subm1"))
         self.conv2 = spconv.SparseSequential(
@@ -106,16 +83,16 @@ class UNetV2(nn.Module):
         out = int(model_cfg.get("OUT_CHANNELS", 8 * w))
         self.conv_out = spconv.SparseSequential(
             spconv.SparseConv3d(c3, out, (3, 1, 1), stride=(2, 1, 1), padding=0, bias=False, indice_key="spconv_down2"),
-            NORM(out),
+            norm1d(out),
             nn.ReLU(),
         )
-        self.conv_up_t4, self.conv_up_m4 = UNetBlock(c3, "subm4"), block(2 * c3, c3, "subm4")
+        self.conv_up_t4, self.conv_up_m4 = SparseBasicBlock(c3, c3, "subm4", bias=False), block(2 * c3, c3, "subm4")
         self.inv_conv4 = block(c3, c3, "spconv4", "inverse")
-        self.conv_up_t3, self.conv_up_m3 = UNetBlock(c3, "subm3"), block(2 * c3, c3, "subm3")
+        self.conv_up_t3, self.conv_up_m3 = SparseBasicBlock(c3, c3, "subm3", bias=False), block(2 * c3, c3, "subm3")
         self.inv_conv3 = block(c3, c2, "spconv3", "inverse")
-        self.conv_up_t2, self.conv_up_m2 = UNetBlock(c2, "subm2"), block(2 * c2, c2, "subm2")
+        self.conv_up_t2, self.conv_up_m2 = SparseBasicBlock(c2, c2, "subm2", bias=False), block(2 * c2, c2, "subm2")
         self.inv_conv2 = block(c2, c1, "spconv2", "inverse")
-        self.conv_up_t1, self.conv_up_m1 = UNetBlock(c1, "subm1"), block(2 * c1, c1, "subm1")
+        self.conv_up_t1, self.conv_up_m1 = SparseBasicBlock(c1, c1, "subm1", bias=False), block(2 * c1, c1, "subm1")
         self.conv5 = spconv.SparseSequential(block(c1, c1, "subm1"))
         self.num_point_features = c1
 
@@ -179,13 +156,13 @@ class SparseUNet(nn.Module):
             spconv.SparseConv3d(
                 cin, output_channels, (3, 1, 1), stride=(2, 1, 1), bias=False, indice_key="spconv_down2"
             ),
-            NORM(output_channels),
+            norm1d(output_channels),
             nn.ReLU(),
         )
         n = len(decoder_channels)
         for i, widths in enumerate(decoder_channels):
             level = n - i
-            setattr(self, f"lateral_layer{level}", UNetBlock(cin, f"subm{level}"))
+            setattr(self, f"lateral_layer{level}", SparseBasicBlock(cin, cin, f"subm{level}", bias=False))
             setattr(self, f"merge_layer{level}", block(2 * cin, widths[1], f"subm{level}"))
             kind = "inverse" if level != 1 else "subm"
             setattr(
