@@ -204,7 +204,7 @@ def _(features, indices, spatial_shape, batch_size):
 @torch.library.custom_op(f"{NAMESPACE}::unique_sites", mutates_args=())
 def unique_sites(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     unique, inverse, counts = backend_ops.unique_rows(indices.to(torch.int32))
-    return unique.to(torch.int32), inverse, counts, torch.tensor(unique.shape[0], dtype=torch.int32)
+    return unique, inverse, counts, torch.tensor(unique.shape[0], dtype=torch.int32)
 
 
 @unique_sites.register_fake

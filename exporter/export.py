@@ -141,16 +141,16 @@ def export(
     dynamo = DEFAULT_DYNAMO if dynamo is None else bool(dynamo)
     opset_version = DEFAULT_OPSET[dynamo] if opset_version is None else int(opset_version)
     trace = export_dynamo if dynamo else export_torchscript
-    with spconv_functions_replaced():  # spconv's sparse_add cannot take our tensors, eagerly or traced
-        frames = _verification_frames(converted, args, input_names, dynamic_axes) if verify else []
     with contextlib.ExitStack() as tracing:
+        # spconv's sparse_add cannot take our tensors, eagerly (the verification frames) or traced.
+        tracing.enter_context(spconv_functions_replaced())
+        frames = _verification_frames(converted, args, input_names, dynamic_axes) if verify else []
         tracing.enter_context(exporting(options))
         tracing.enter_context(torch.no_grad())
         recorded = tracing.enter_context(warnings.catch_warnings(record=True))
         warnings.simplefilter("default")
         where = tracing.enter_context(ModuleStack(converted))
         tracing.enter_context(SparseIdioms(where))
-        tracing.enter_context(spconv_functions_replaced())
         # PyTorch's outputs on the tracing example, from the export's own real run (both paths run the
         # model on it once for real; torch.export's fake run is skipped).
         real_outputs: list[list[Any]] = []
