@@ -80,7 +80,7 @@ def count_frame(proto: onnx.ModelProto, coords: np.ndarray, sms: int) -> tuple[d
     from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
     from sparsetrt.exporter.schema import DOMAIN
     from sparsetrt.runtime import kernel_work as kw
-    from sparsetrt.runtime import reference_ops as ops
+    from sparsetrt.runtime.ops import conv_plan, sparse_rulebook, subm_rulebook
 
     values: dict[str, np.ndarray] = {INPUTS[1]: coords}
     weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
@@ -94,7 +94,7 @@ def count_frame(proto: onnx.ModelProto, coords: np.ndarray, sms: int) -> tuple[d
         t = {name: torch.from_numpy(values[name]) for name in node.input if name in values}
         if node.op_type == "SubmRulebook":
             idx = values[node.input[0]]
-            (nb,) = ops.subm_rulebook(t[node.input[0]], a)
+            nb = subm_rulebook.build(t[node.input[0]], a)
             values[node.output[0]] = nb.numpy()
             n_in_of[node.output[0]] = len(idx)
             shape = tuple(a["spatial_shape"])
@@ -103,7 +103,7 @@ def count_frame(proto: onnx.ModelProto, coords: np.ndarray, sms: int) -> tuple[d
             }
         elif node.op_type == "SparseRulebook":
             idx = values[node.input[0]]
-            out_idx, nb, _ = ops.sparse_rulebook(t[node.input[0]], a)
+            out_idx, nb, _ = sparse_rulebook.build(t[node.input[0]], a)
             values[node.output[0]], values[node.output[1]] = out_idx.numpy(), nb.numpy()
             n_in_of[node.output[1]] = len(idx)
             geo = ConvGeometry.make(
@@ -121,7 +121,7 @@ def count_frame(proto: onnx.ModelProto, coords: np.ndarray, sms: int) -> tuple[d
                 for d in ("before", "after")
             }
         elif node.op_type == "ConvPlan":
-            (plan,) = ops.conv_plan(t[node.input[0]])
+            plan = conv_plan.build(t[node.input[0]])
             values[node.output[0]] = plan.numpy()
             source_of[node.output[0]] = node.input[0]
             rulebooks[node.name] = {"before": kw.RulebookWork(), "after": kw.conv_plan_work(values[node.input[0]])}

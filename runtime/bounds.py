@@ -34,7 +34,7 @@ from onnx import helper
 from sparsetrt.errors import InputError
 from sparsetrt.exporter.schema import DOMAIN, kernel_volume
 
-from . import reference_ops
+from .ops import sparse_rulebook
 from .spec import ModelSpec
 from .tensor_file import load_tensors
 
@@ -151,7 +151,7 @@ def measure_bounds(
                     )
                 indices = sites[node.input[0]]
                 # Measure the true count, even where the file's own max_out would refuse it.
-                out_indices = reference_ops.sparse_rulebook(indices, {**_attrs(node), "max_out": 0})[0]
+                out_indices = sparse_rulebook.build(indices, {**_attrs(node), "max_out": 0})[0]
                 sites[node.output[0]] = out_indices
                 layer = report.layers[k]
                 layer.max_in = max(layer.max_in, int(indices.shape[0]))

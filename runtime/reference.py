@@ -2,8 +2,8 @@
 
 Standard ops run in onnxruntime: every maximal run of them (in topological order) becomes one
 subgraph with its own session, built on first use. ``sparsetrt`` ops run on the CPU reference backend
-(``reference_ops``). Data-dependent counts are just the sizes of the arrays that flow; fp16 files run
-as they are (our ops accumulate in fp32, as the plugins do).
+(each op's ``reference`` in ``runtime/ops/<op>.py``). Data-dependent counts are just the sizes of the arrays
+that flow; fp16 files run as they are (our ops accumulate in fp32, as the plugins do).
 
 It refuses what the plugins refuse, with the same messages: every sparsetrt node's attributes against the
 op schema's rules and its input shapes against the schema's symbolic shapes (statically when the session
@@ -29,7 +29,8 @@ from sparsetrt.errors import InputError, ModelError, OutOfMemoryError, Sparsetrt
 from sparsetrt.exporter.schema import DOMAIN, check_attributes, check_input_shapes, node_version, op
 from sparsetrt.exporter.schema.onnx_registration import register_onnx_schemas
 
-from . import reference_ops as kernels
+from .ops import ReferenceCall, op_module
+from .ops.common import Pairs
 from .spec import ModelSpec, validate_inputs
 
 
@@ -243,54 +244,18 @@ class ReferenceSession:
     def _finish_run(self, state: Any) -> None:
         pass
 
-    def _run_custom(
-        self, node: onnx.NodeProto, values: dict[str, np.ndarray], pairs_cache: dict[str, kernels.Pairs]
-    ) -> None:
+    def _run_custom(self, node: onnx.NodeProto, values: dict[str, np.ndarray], pairs_cache: dict[str, Pairs]) -> None:
         attrs = _attributes(node)
         kind, name = node.op_type, self._names[id(node)]
         where = f"sparsetrt::{kind} node '{name}'"
-        # The engine's checks on the actual shapes, then the data checks only this runtime can make.
+        # The engine's checks on the actual shapes, then the op's kernel (runtime/ops/<op>.py), which makes the
+        # data checks only this runtime can make.
         check_input_shapes(kind, name, attrs, [values[n].shape if n else None for n in node.input])
         ins = [_as_torch(values[n]) if n else None for n in node.input]
-        if kind == "SparseConv":
-            ins[1] = kernels.conv_map(ins[1], int(ins[2].shape[1]))  # a ConvPlan back into its map
-        if kind in ("SparseConv", "SparseMaxPool"):
-            _check_map(where, ins[1], ins[0].shape[0], "features")
-            # Layers sharing a rulebook (or its plan) share its per-offset pair lists too.
-            pairs = pairs_cache.get(node.input[1])
-            if pairs is None:
-                pairs = _cached(kernels.backend_ops.map_pairs(ins[1]))
-                pairs_cache[node.input[1]] = pairs
-        elif kind == "InverseRulebook":
-            _check_map(where, ins[0], ins[1].shape[0], "indices")
-        elif kind == "Densify":
-            _check_sites(where, ins[1], attrs["batch_size"], attrs["spatial_shape"])
+        call = ReferenceCall(node, where, attrs, ins, pairs_cache)
         try:
             with torch.no_grad():
-                if kind == "SubmRulebook":
-                    outs = kernels.subm_rulebook(ins[0], attrs)
-                elif kind == "SparseRulebook":
-                    outs = kernels.sparse_rulebook(ins[0], attrs, where)
-                elif kind == "InverseRulebook":
-                    outs = kernels.inverse_rulebook(ins[0], ins[1])
-                elif kind == "ConvPlan":
-                    outs = kernels.conv_plan(ins[0])
-                elif kind == "SparseConv":
-                    bias = ins[3] if len(ins) > 3 else None
-                    residual = ins[4] if len(ins) > 4 else None
-                    outs = kernels.sparse_conv(ins[0], ins[1], ins[2], bias, attrs, pairs, residual)
-                elif kind == "SparseMaxPool":
-                    outs = kernels.sparse_max_pool(ins[0], ins[1], pairs)
-                elif kind == "Densify":
-                    outs = kernels.densify(ins[0], ins[1], attrs)
-                elif kind == "UniqueSites":
-                    outs = kernels.unique_sites(ins[0])
-                elif kind == "SegmentReduce":
-                    outs = kernels.segment_reduce(ins[0], ins[1], ins[2], attrs)
-                elif kind == "MaskRows":
-                    outs = kernels.mask_rows(ins[0])
-                else:  # pragma: no cover - _check_custom refused it already
-                    raise ModelError(f"no reference kernel for {kind}")
+                outs = op_module(kind).reference(call)
         except SparsetrtError:
             raise
         except (MemoryError, RuntimeError) as e:
@@ -343,36 +308,6 @@ def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     return shapes
 
 
-def _check_map(where: str, neighbors: torch.Tensor, rows: int, source: str) -> None:
-    """A neighbour map may only hold -1 or rows of its source; anything else would be read out of bounds."""
-    if neighbors.numel() == 0:
-        return
-    low, high = int(neighbors.min()), int(neighbors.max())
-    if low < -1 or high >= rows:
-        raise ModelError(
-            f"{where}: input 'neighbors' holds rows from {low} to {high}, but input '{source}' has {rows} rows: the "
-            "rulebook was built on other sites than the ones given here (features and coordinates with different "
-            "row counts, or a graph wired by hand)"
-        )
-
-
-def _check_sites(where: str, indices: torch.Tensor, batch_size: int, spatial_shape: list[int]) -> None:
-    """Densify writes each site into the dense grid: a site outside it would land elsewhere (negative indices
-    wrap around), so refuse it."""
-    if indices.numel() == 0:
-        return
-    limits = torch.tensor([batch_size, *spatial_shape], dtype=torch.int64)
-    idx = indices.to(torch.int64)
-    bad = ((idx < 0) | (idx >= limits)).any(dim=1)
-    if bool(bad.any()):
-        row = int(bad.nonzero()[0, 0])
-        raise InputError(
-            f"{where}: input 'indices' row {row} = {tuple(int(v) for v in indices[row])} lies outside batch_size "
-            f"{batch_size} x spatial_shape {list(spatial_shape)}: coordinates must satisfy 0 <= batch < batch_size "
-            "and 0 <= coord[d] < spatial_shape[d]"
-        )
-
-
 def _span(seg: _Segment) -> str:
     first, last = seg.nodes[0], seg.nodes[-1]
     label = lambda n: n.name or n.op_type  # noqa: E731
@@ -388,14 +323,3 @@ def _as_torch(array: np.ndarray) -> torch.Tensor:
     array = np.ascontiguousarray(array)
     # torch shares the buffer; read-only arrays (initializers) are copied rather than shared writable.
     return torch.from_numpy(array if array.flags.writeable else array.copy())
-
-
-def _cached(pairs: kernels.Pairs) -> kernels.Pairs:
-    memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def get(k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if k not in memo:
-            memo[k] = pairs(k)
-        return memo[k]
-
-    return get

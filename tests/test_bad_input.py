@@ -581,12 +581,13 @@ def test_running_out_of_memory_is_reported_as_such(files: Files, monkeypatch: py
     """A dense output beyond the machine's memory (legal per the rules, which bound grids, not RAM): torch's
     allocation failure becomes an OutOfMemoryError naming the node, not a bare RuntimeError."""
     from sparsetrt.errors import OutOfMemoryError
-    from sparsetrt.runtime import ReferenceSession, load_tensors, reference_ops
+    from sparsetrt.runtime import ReferenceSession, load_tensors
+    from sparsetrt.runtime.ops import densify
 
     def no_memory(*_args, **_kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr(reference_ops, "densify", no_memory)
+    monkeypatch.setattr(densify, "reference", no_memory)
     with pytest.raises(OutOfMemoryError, match=r"sparsetrt::Densify node '.*' ran out of memory: .*can't allocate"):
         ReferenceSession(files.onnx).run(None, load_tensors(files.inputs))
 

@@ -13,7 +13,7 @@ from sparsetrt.errors import ModelError
 from sparsetrt.exporter.schema import DOMAIN, check_attributes, check_input_shapes, load, lookup_attributes
 from sparsetrt.exporter.schema import cpp as cpp_header
 from sparsetrt.exporter.schema.docs import plugin_readmes, render, update_plugin_readme
-from sparsetrt.exporter.schema.onnx_registration import SHAPE_FUNCTIONS, add_lookup_attributes, register_onnx_schemas
+from sparsetrt.exporter.schema.onnx_registration import add_lookup_attributes, register_onnx_schemas
 from sparsetrt.exporter.schema.rules import RULE_KINDS
 
 
@@ -36,7 +36,6 @@ def test_every_op_has_a_plugin_folder_whose_readme_follows_the_schema():
 def test_onnx_knows_every_op():
     register_onnx_schemas()
     schema = load()
-    assert set(SHAPE_FUNCTIONS) == set(schema.ops)
     for definition in schema.ops.values():
         registered = onnx.defs.get_schema(definition.name, definition.since_version, schema.domain)
         assert [i.name for i in registered.inputs] == [p.name for p in definition.inputs]
@@ -48,6 +47,75 @@ def test_onnx_knows_every_op():
         lookup = {a.name for a in schema.lookup_attributes}
         assert set(registered.attributes) == {a.name for a in definition.attributes} | lookup
         assert all(not registered.attributes[name].required for name in lookup)
+
+
+F32, F16, I32 = TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.INT32
+_GEOMETRY = {"spatial_shape": [10, 10, 10], "kernel_size": [3, 3, 1], "dilation": [1, 1, 1]}
+_SPARSE = {
+    **_GEOMETRY,
+    "stride": [2, 2, 2],
+    "padding": [1, 1, 0],
+    "output_padding": [0, 0, 0],
+    "transposed": 0,
+    "max_out": 0,
+    "batch_size": 1,
+}
+
+_LINEAR, _RELU = {"activation": 0, "alpha": 0.0}, {"activation": 1, "alpha": 0.0}
+_DENSE = {"spatial_shape": [10, 20, 30], "batch_size": 2}
+
+
+@pytest.mark.parametrize(
+    ("op", "inputs", "attrs", "expected"),
+    [
+        ("SubmRulebook", [(I32, ["N", 4])], _GEOMETRY, [(I32, [9, "N"])]),
+        ("SparseRulebook", [(I32, [7, 4])], _SPARSE, [(I32, [None, 4]), (I32, [9, None]), (I32, [])]),
+        ("InverseRulebook", [(I32, [27, "M"]), (I32, [9, 4])], {}, [(I32, [27, 9])]),
+        ("ConvPlan", [(I32, [33, "M"])], {}, [(I32, [36, "M"])]),
+        ("ConvPlan", [(I32, ["K", 5])], {}, [(I32, [None, 5])]),
+        ("SparseConv", [(F16, ["N", 16]), (I32, [29, 8]), (F16, [32, 27, 16]), (F16, [32])], _LINEAR, [(F16, [8, 32])]),
+        ("SparseConv", [(F32, None), (I32, None), (F32, [32, 27, 16])], _RELU, [(F32, [None, 32])]),
+        ("SparseMaxPool", [(F32, ["N", 16]), (I32, [27, "M"])], {}, [(F32, ["M", 16])]),
+        ("Densify", [(F32, ["N", 16]), (I32, ["N", 4])], _DENSE, [(F32, [2, 16, 10, 20, 30])]),
+        ("UniqueSites", [(I32, [5, 3])], {}, [(I32, [None, 3]), (I32, [5]), (I32, [None]), (I32, [])]),
+        ("SegmentReduce", [(F16, [4, 8]), (I32, [4]), (F16, ["M", 8])], {"reduction": 1}, [(F16, ["M", 8])]),
+        ("MaskRows", [(I32, ["N"])], {}, [(I32, [None]), (I32, [])]),
+    ],
+)  # fmt: skip
+def test_onnx_shape_inference_reads_the_schemas_symbolic_shapes(op, inputs, attrs, expected) -> None:
+    """Each output dim that an input, an attribute or the geometry fixes is known statically; the data-dependent
+    counts (M of a rulebook, UniqueSites, MaskRows) are left unknown, the element type follows the features'."""
+    register_onnx_schemas()
+    names = [f"in{i}" for i in range(len(inputs))]
+    outputs = [f"out{i}" for i in range(len(expected))]
+    graph = helper.make_graph(
+        [helper.make_node(op, names, outputs, domain=DOMAIN, **attrs)],
+        "g",
+        [helper.make_tensor_value_info(n, t, s) for n, (t, s) in zip(names, inputs, strict=True)],
+        [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid(DOMAIN, load().version)]
+    inferred = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=opsets), strict_mode=True)
+    for output, (elem, dims) in zip(inferred.graph.output, expected, strict=True):
+        tensor = output.type.tensor_type
+        got = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
+        got = [None if isinstance(d, str) and d.startswith("unk__") else d for d in got]
+        assert (tensor.elem_type, got) == (elem, dims), f"{op} output {output.name}"
+
+
+def test_every_op_has_runtime_kernels():
+    """runtime/ops/<op>.py holds each op's reference kernel and its kernel-library binding, found by the op's
+    name: the sessions name no op, and no module is left over from a removed one."""
+    import pkgutil
+
+    from sparsetrt.runtime import ops
+
+    ops_with_modules = {ops.module_name(name) for name in load().ops}
+    modules = {m.name for m in pkgutil.iter_modules(ops.__path__)} - {"common"}
+    assert modules == ops_with_modules
+    for name in load().ops:
+        module = ops.op_module(name)
+        assert callable(module.reference) and callable(module.kernels), f"{module.__name__}"
 
 
 def test_attribute_types_are_those_tensorrt_passes_through():

@@ -52,72 +52,63 @@ def _dim(dims: list[Dim] | None, i: int) -> Dim:
     return None if dims is None or len(dims) <= i else dims[i]
 
 
-def _subm(ctx) -> None:
-    k = math.prod(_attr(ctx, "kernel_size"))
-    _set(ctx, 0, TensorProto.INT32, [k, _dim(_input_dims(ctx, 0), 0)])
+def _known(expression: str, bound: dict[str, Dim]) -> Dim:
+    """A dim expression of the schema (``M``, ``1+D``, ``K+1+ceil(K/32)``) from the bound symbols: a bare symbol
+    as bound (a number or an input's symbolic dim), an expression only when all its symbols are numbers."""
+    if expression in bound:
+        return bound[expression]
+    total = 0
+    for term in expression.split("+"):
+        if term.isdigit():
+            total += int(term)
+        elif term.startswith("ceil(") and term.endswith(")"):
+            symbol, divisor = term[5:-1].split("/")
+            value = bound.get(symbol)
+            if not isinstance(value, int):
+                return None
+            total += -(-value // int(divisor))
+        elif isinstance(bound.get(term), int):
+            total += bound[term]
+        else:
+            return None
+    return total
 
 
-def _sparse(ctx) -> None:
-    k = math.prod(_attr(ctx, "kernel_size"))
-    d = len(_attr(ctx, "spatial_shape"))
-    _set(ctx, 0, TensorProto.INT32, [None, d + 1])
-    _set(ctx, 1, TensorProto.INT32, [k, None])
-    _set(ctx, 2, TensorProto.INT32, [])
+def shape_function(definition: OpDef) -> Callable:
+    """ONNX shape inference for one op, read off the schema's symbolic shapes: every output dim whose symbol an
+    input's dim, an attribute (``batch_size``, ``*spatial_shape``) or the geometry (``K`` = prod(kernel_size),
+    ``D`` = len(spatial_shape)) gives; the data-dependent ones (an output count ``M`` no input has) unknown."""
 
+    def infer(ctx) -> None:
+        bound: dict[str, Dim] = {}
+        elem = TensorProto.UNDEFINED  # of the "T" inputs
+        for i, param in enumerate(definition.inputs):
+            if i >= ctx.get_num_inputs() or ctx.get_input_type(i) is None:
+                continue  # an absent optional input
+            if param.type == "T" and elem == TensorProto.UNDEFINED:
+                elem = _input_elem(ctx, i)
+            dims = _input_dims(ctx, i)
+            for j, symbol in enumerate(param.shape):
+                value = _dim(dims, j)
+                if value is not None and symbol.isidentifier() and bound.get(symbol) is None:
+                    bound[symbol] = value
+        kernel_size, spatial_shape = _attr(ctx, "kernel_size"), _attr(ctx, "spatial_shape")
+        if kernel_size is not None:
+            bound.setdefault("K", math.prod(kernel_size))
+        if spatial_shape is not None:
+            bound.setdefault("D", len(spatial_shape))
+        for i, param in enumerate(definition.outputs):
+            dims: list[Dim] = []
+            for symbol in param.shape:
+                if symbol.startswith("*"):  # an attribute's values, one dim each
+                    dims.extend(_attr(ctx, symbol[1:]) or [])
+                elif any(a.name == symbol for a in definition.attributes):
+                    dims.append(_attr(ctx, symbol))
+                else:
+                    dims.append(_known(symbol, bound))
+            _set(ctx, i, elem if param.type == "T" else TensorProto.INT32, dims)
 
-def _inverse(ctx) -> None:
-    _set(ctx, 0, TensorProto.INT32, [_dim(_input_dims(ctx, 0), 0), _dim(_input_dims(ctx, 1), 0)])
-
-
-def _conv(ctx) -> None:
-    w = _input_dims(ctx, 2)
-    _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 1), 1), _dim(w, 0)])
-
-
-def _plan(ctx) -> None:
-    k = _dim(_input_dims(ctx, 0), 0)
-    rows = k + 1 + (k + 31) // 32 if isinstance(k, int) else None
-    _set(ctx, 0, TensorProto.INT32, [rows, _dim(_input_dims(ctx, 0), 1)])
-
-
-def _pool(ctx) -> None:
-    _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 1), 1), _dim(_input_dims(ctx, 0), 1)])
-
-
-def _densify(ctx) -> None:
-    dims = [_attr(ctx, "batch_size"), _dim(_input_dims(ctx, 0), 1), *_attr(ctx, "spatial_shape")]
-    _set(ctx, 0, _input_elem(ctx, 0), dims)
-
-
-def _unique(ctx) -> None:
-    dims = _input_dims(ctx, 0)
-    _set(ctx, 0, TensorProto.INT32, [None, _dim(dims, 1)])
-    _set(ctx, 1, TensorProto.INT32, [_dim(dims, 0)])
-    _set(ctx, 2, TensorProto.INT32, [None])
-    _set(ctx, 3, TensorProto.INT32, [])
-
-
-def _segment_reduce(ctx) -> None:
-    _set(ctx, 0, _input_elem(ctx, 0), [_dim(_input_dims(ctx, 2), 0), _dim(_input_dims(ctx, 0), 1)])
-
-
-def _mask_rows(ctx) -> None:
-    _set(ctx, 0, TensorProto.INT32, [None])
-    _set(ctx, 1, TensorProto.INT32, [])
-
-
-SHAPE_FUNCTIONS: dict[str, Callable] = {
-    "SubmRulebook": _subm,
-    "SparseRulebook": _sparse,
-    "InverseRulebook": _inverse,
-    "ConvPlan": _plan,
-    "SparseConv": _conv,
-    "SparseMaxPool": _pool,
-    "Densify": _densify,
-    "UniqueSites": _unique,
-    "SegmentReduce": _segment_reduce,
-    "MaskRows": _mask_rows,
-}
+    return infer
 
 
 def _formal(p, is_input: bool) -> OpSchema.FormalParameter:
@@ -143,7 +134,7 @@ def _onnx_schema(definition: OpDef, version: int) -> OpSchema:
         # Optional for ONNX, so files exported before they existed still check; the exporter always writes them.
         + [OpSchema.Attribute(a.name, _ATTR_TYPES[a.type], a.doc, required=False) for a in load().lookup_attributes],
     )
-    schema.set_type_and_shape_inference_function(SHAPE_FUNCTIONS[definition.name])
+    schema.set_type_and_shape_inference_function(shape_function(definition))
     return schema
 
 
