@@ -41,11 +41,12 @@ import onnx_graphsurgeon as gs
 from onnx import TensorProto, helper, shape_inference
 from onnx_graphsurgeon.logger import G_LOGGER
 
-from .schema import DOMAIN, lookup_attributes
+from .schema import DOMAIN, enum_values, lookup_attributes
 from .schema.onnx_registration import register_onnx_schemas
 
-# SparseConv's `activation` attribute, per the schema: 0 none, 1 relu, 2 leaky_relu, 3 sigmoid.
-ACTIVATION_CODES = {"Relu": 1, "LeakyRelu": 2, "Sigmoid": 3}
+# The standard ONNX activations a SparseConv fuses -> its `activation` code (the schema's enum).
+_FUSED = {"Relu": "relu", "LeakyRelu": "leaky_relu", "Sigmoid": "sigmoid"}
+ACTIVATION_CODES = {onnx_op: enum_values("SparseConv", "activation")[name] for onnx_op, name in _FUSED.items()}
 LEAKY_RELU_DEFAULT_ALPHA = 0.01  # ONNX's default when a LeakyRelu node has no alpha attribute
 FP16_MAX = float(np.finfo(np.float16).max)  # 65504
 # Folding a constant subgraph whose result is bigger than this (a ConstantOfShape/Expand/Tile blowing a

@@ -10,7 +10,14 @@ import pytest
 from onnx import TensorProto, helper
 
 from sparsetrt.errors import ModelError
-from sparsetrt.exporter.schema import DOMAIN, check_attributes, check_input_shapes, load, lookup_attributes
+from sparsetrt.exporter.schema import (
+    DOMAIN,
+    check_attributes,
+    check_input_shapes,
+    load,
+    lookup_attributes,
+    snake_name,
+)
 from sparsetrt.exporter.schema import cpp as cpp_header
 from sparsetrt.exporter.schema.docs import plugin_readmes, render, update_plugin_readme
 from sparsetrt.exporter.schema.onnx_registration import add_lookup_attributes, register_onnx_schemas
@@ -110,7 +117,7 @@ def test_every_op_has_runtime_kernels():
 
     from sparsetrt.runtime import ops
 
-    ops_with_modules = {ops.module_name(name) for name in load().ops}
+    ops_with_modules = {snake_name(name) for name in load().ops}
     modules = {m.name for m in pkgutil.iter_modules(ops.__path__)} - {"common"}
     assert modules == ops_with_modules
     for name in load().ops:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..schema import enum_values
 from .rulebook import Rulebook
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -133,7 +134,8 @@ def unique_rows(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     return unique, inverse.to(torch.int32), counts.to(torch.int32)
 
 
-SEGMENT_REDUCTIONS = ("sum", "max")
+_REDUCTION_CODES = enum_values("SegmentReduce", "reduction")
+SEGMENT_REDUCTIONS = tuple(sorted(_REDUCTION_CODES, key=_REDUCTION_CODES.__getitem__))  # by code: ("sum", "max")
 
 
 def segment_reduce(features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: str) -> torch.Tensor:

@@ -12,9 +12,10 @@ being exported. Each function takes one of two paths, decided by ``context.is_ex
 ``export()`` enters ``context.exporting(ExportOptions(...))``; the ops read the options (``max_sites``) through
 ``context.export_options()``.
 
-One file per op family: ``rulebook`` (SubmRulebook, SparseRulebook, InverseRulebook), ``conv`` (SparseConv),
-``max_pool`` (SparseMaxPool), ``densify`` (Densify), ``sites`` (UniqueSites, SegmentReduce, MaskRows), and
-``eager_only`` (input checks and statistics an export does not record).
+One file per op family, holding its op functions and the custom ops they record: ``rulebook`` (SubmRulebook,
+SparseRulebook, InverseRulebook), ``conv`` (SparseConv, ConvPlan), ``max_pool`` (SparseMaxPool), ``densify``
+(Densify), ``sites`` (UniqueSites, SegmentReduce, MaskRows), and ``eager_only`` (input checks and statistics an
+export does not record).
 """
 
 from ..custom_ops import ACTIVATION_CODES, apply_activation

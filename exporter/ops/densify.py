@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from ..backend import ops as backend
+from ..custom_ops import NAMESPACE
 from .context import is_exporting
 
 
@@ -29,3 +30,21 @@ def densify(
         return dense
     ndim = len(spatial_shape)
     return dense.permute(0, *range(2, ndim + 2), 1)
+
+
+# ------------------------------------------------------------------------------------------- custom ops
+# What an export records: one torch.ops.sparsetrt op per schema op (its tensor arguments are the node's inputs, the
+# others its attributes, in schema order). The real implementation runs the backend on bare tensors (the export's
+# real run, the TorchScript trace); the fake one gives torch.export the output shapes (custom_ops.py says more).
+
+
+@torch.library.custom_op(f"{NAMESPACE}::densify", mutates_args=())
+def _densify_op(
+    features: torch.Tensor, indices: torch.Tensor, spatial_shape: list[int], batch_size: int
+) -> torch.Tensor:
+    return backend.densify(features, indices, spatial_shape, batch_size)
+
+
+@_densify_op.register_fake
+def _(features, indices, spatial_shape, batch_size):
+    return features.new_empty((batch_size, features.shape[1], *spatial_shape))

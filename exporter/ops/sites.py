@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..backend import ops as backend
+from ..custom_ops import NAMESPACE, site_count
 from .context import is_exporting
 
 
@@ -38,3 +39,51 @@ def mask_rows(mask: torch.Tensor) -> torch.Tensor:
         return backend.mask_rows(mask)
     rows, _ = torch.ops.sparsetrt.mask_rows(mask.to(torch.int32))
     return rows
+
+
+# ------------------------------------------------------------------------------------------- custom ops
+# What an export records: one torch.ops.sparsetrt op per schema op (its tensor arguments are the node's inputs, the
+# others its attributes, in schema order). The real implementation runs the backend on bare tensors (the export's
+# real run, the TorchScript trace); the fake one gives torch.export the output shapes (custom_ops.py says more).
+
+
+# Recorded for torch.unique of sites (exporter/idioms.py) and by exporter/functional.py's merges.
+@torch.library.custom_op(f"{NAMESPACE}::unique_sites", mutates_args=())
+def _unique_sites_op(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    unique, inverse, counts = backend.unique_rows(indices.to(torch.int32))
+    return unique, inverse, counts, torch.tensor(unique.shape[0], dtype=torch.int32)
+
+
+@_unique_sites_op.register_fake
+def _(indices):
+    m = site_count(torch.library.get_ctx())
+    return (
+        indices.new_empty((m, indices.shape[1]), dtype=torch.int32),
+        indices.new_empty((indices.shape[0],), dtype=torch.int32),
+        indices.new_empty((m,), dtype=torch.int32),
+        indices.new_empty((), dtype=torch.int32),
+    )
+
+
+@torch.library.custom_op(f"{NAMESPACE}::segment_reduce", mutates_args=())
+def _segment_reduce_op(
+    features: torch.Tensor, segments: torch.Tensor, init: torch.Tensor, reduction: int
+) -> torch.Tensor:
+    return backend.segment_reduce(features, segments, init, backend.SEGMENT_REDUCTIONS[reduction])
+
+
+@_segment_reduce_op.register_fake
+def _(features, segments, init, reduction):
+    return init.new_empty(init.shape)
+
+
+@torch.library.custom_op(f"{NAMESPACE}::mask_rows", mutates_args=())
+def _mask_rows_op(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = backend.mask_rows(mask)
+    return rows, torch.tensor(rows.shape[0], dtype=torch.int32)
+
+
+@_mask_rows_op.register_fake
+def _(mask):
+    m = site_count(torch.library.get_ctx())
+    return mask.new_empty((m,), dtype=torch.int32), mask.new_empty((), dtype=torch.int32)

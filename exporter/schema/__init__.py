@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -215,6 +216,21 @@ def node_version(op_name: str, attrs: dict[str, Any]) -> int:
     value = attrs.get("plugin_version")
     value = value.decode() if isinstance(value, bytes) else value
     return int(value) if isinstance(value, str) and value.isdigit() else definition.since_version
+
+
+def snake_name(op_name: str) -> str:
+    """An op's name in Python's convention (``SparseMaxPool`` -> ``sparse_max_pool``): its custom op's name
+    (``torch.ops.sparsetrt.sparse_max_pool``) and its runtime module's (``runtime/ops/sparse_max_pool.py``)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", op_name).lower()
+
+
+def enum_values(op_name: str, attribute: str) -> dict[str, int]:
+    """An enumerated attribute's values by name, from the schema (``enum_values("SegmentReduce", "reduction")`` ->
+    ``{"sum": 0, "max": 1}``): the one table the exporter, the runtime and the generated C++ enums share."""
+    attr = next(a for a in op(op_name).attributes if a.name == attribute)
+    if attr.values is None or attr.value_names is None:
+        raise ValueError(f"{op_name}.{attribute} is not an enumerated attribute")
+    return dict(zip(attr.value_names, attr.values, strict=True))
 
 
 def kernel_volume(kernel_size: list[int]) -> int:

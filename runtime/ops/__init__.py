@@ -15,21 +15,17 @@ against the schema before either runs (``exporter/schema/rules.py``); ``common``
 from __future__ import annotations
 
 import importlib
-import re
 from functools import cache
 from types import ModuleType
 
+from sparsetrt.exporter.schema import snake_name
+
 from .common import KernelCall, ReferenceCall
 
-__all__ = ["KernelCall", "ReferenceCall", "module_name", "op_module"]
-
-
-def module_name(op_type: str) -> str:
-    """The module of an op: its schema name in snake case (``SparseMaxPool`` -> ``sparse_max_pool``)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", op_type).lower()
+__all__ = ["KernelCall", "ReferenceCall", "op_module"]
 
 
 @cache
 def op_module(op_type: str) -> ModuleType:
     """The runtime module of schema op ``op_type`` (callers have checked that the schema has it)."""
-    return importlib.import_module(f"{__name__}.{module_name(op_type)}")
+    return importlib.import_module(f"{__name__}.{snake_name(op_type)}")
