@@ -27,4 +27,15 @@ ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume) {
   return w;
 }
 
+NodeResult checkConvPlanNode(const NodeDesc& node) {
+  parseNoAttributes("ConvPlan", node.name, node.fields, node.num_fields);
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("ConvPlan", node);
+  const Dims& neighbors = *in[0];
+  r.outputs = {convPlanOutput(node.name, neighbors)};
+  r.workspace_bytes = convPlanWorkspace(workspaceN(neighbors[1]), neighbors[0]).bytes;
+  return r;
+}
+
 }  // namespace sparsetrt

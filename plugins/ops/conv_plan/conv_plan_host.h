@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -32,5 +33,9 @@ struct ConvPlanWorkspace {
 };
 
 ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume);
+
+// What an engine build does with one ConvPlan node (sparsetrt/node_check.h): no attributes; given input dims, the
+// output and the workspace for M.
+NodeResult checkConvPlanNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

@@ -10,6 +10,7 @@
 
 #include "ops/densify/densify_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -20,5 +21,9 @@ std::vector<int64_t> densifyOutputShape(const DensifyAttrs& a, int64_t channels)
 
 // [batch_size, C, *spatial_shape]
 Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices);
+
+// What an engine build does with one Densify node (sparsetrt/node_check.h): its attributes; given input dims, the
+// output [batch_size, C, *spatial_shape].
+NodeResult checkDensifyNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -16,5 +17,9 @@ namespace sparsetrt {
 
 // [K, N]
 Dims inverseRulebookOutput(const std::string& node, const Dims& neighbors, const Dims& indices);
+
+// What an engine build does with one InverseRulebook node (sparsetrt/node_check.h): no attributes; given input dims,
+// the output [K, N].
+NodeResult checkInverseRulebookNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

@@ -25,4 +25,14 @@ MaskRowsWorkspace maskRowsWorkspace(int64_t num_in) {
   return w;
 }
 
+NodeResult checkMaskRowsNode(const NodeDesc& node) {
+  parseNoAttributes("MaskRows", node.name, node.fields, node.num_fields);
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("MaskRows", node);
+  r.outputs = maskRowsOutputs(node.name, *in[0]);
+  r.workspace_bytes = maskRowsWorkspace(workspaceN((*in[0])[0])).bytes;
+  return r;
+}
+
 }  // namespace sparsetrt

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -27,5 +28,9 @@ struct MaskRowsWorkspace {
 };
 
 MaskRowsWorkspace maskRowsWorkspace(int64_t num_in);
+
+// What an engine build does with one MaskRows node (sparsetrt/node_check.h): no attributes; given input dims, the
+// outputs and the workspace for N.
+NodeResult checkMaskRowsNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

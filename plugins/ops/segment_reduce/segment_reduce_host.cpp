@@ -25,4 +25,14 @@ SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in) {
   return w;
 }
 
+NodeResult checkSegmentReduceNode(const NodeDesc& node) {
+  parseSegmentReduce(node.name, node.fields, node.num_fields);
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("SegmentReduce", node);
+  r.outputs = {segmentReduceOutput(node.name, *in[0], *in[1], *in[2])};
+  r.workspace_bytes = segmentReduceWorkspace(workspaceN((*in[0])[0])).bytes;
+  return r;
+}
+
 }  // namespace sparsetrt

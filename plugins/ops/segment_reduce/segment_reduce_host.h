@@ -10,6 +10,7 @@
 
 #include "ops/segment_reduce/segment_reduce_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -28,5 +29,9 @@ struct SegmentReduceWorkspace {
 };
 
 SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in);
+
+// What an engine build does with one SegmentReduce node (sparsetrt/node_check.h): its attributes; given input dims, the
+// output and the workspace for N.
+NodeResult checkSegmentReduceNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

@@ -10,6 +10,7 @@
 
 #include "ops/sparse_conv/sparse_conv_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -19,5 +20,9 @@ namespace sparsetrt {
 // residual may be null (the optional inputs absent); a residual needs a bias.
 Dims sparseConvOutput(const std::string& node, const Dims& features, const Dims& neighbors, const Dims& weight,
                       const Dims* bias, const Dims* residual = nullptr);
+
+// What an engine build does with one SparseConv node (sparsetrt/node_check.h): its attributes; given input dims, the
+// output [M, C_out] (its workspace is the kernel library's, sized from the GPU: not host logic).
+NodeResult checkSparseConvNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

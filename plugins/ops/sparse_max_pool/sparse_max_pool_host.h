@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -16,5 +17,9 @@ namespace sparsetrt {
 
 // [M, C]
 Dims sparseMaxPoolOutput(const std::string& node, const Dims& features, const Dims& neighbors);
+
+// What an engine build does with one SparseMaxPool node (sparsetrt/node_check.h): no attributes; given input dims, the
+// output [M, C].
+NodeResult checkSparseMaxPoolNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

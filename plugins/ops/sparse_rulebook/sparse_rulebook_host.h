@@ -11,6 +11,7 @@
 
 #include "ops/sparse_rulebook/sparse_rulebook_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -60,5 +61,9 @@ SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGe
 
 // Key bits the output keys of `g` occupy: a key is batch * prod(out_shape) + linear site with batch < 2^31.
 int sparseRulebookSortBits(const RulebookGeometry& g);
+
+// What an engine build does with one SparseRulebook node (sparsetrt/node_check.h): its attributes, geometry and output
+// grid; given input dims, the outputs, the bound on M and the workspace for N.
+NodeResult checkSparseRulebookNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

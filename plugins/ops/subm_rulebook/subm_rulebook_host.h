@@ -10,6 +10,7 @@
 
 #include "ops/subm_rulebook/subm_rulebook_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -28,5 +29,9 @@ struct SubmRulebookWorkspace {
 };
 
 SubmRulebookWorkspace submRulebookWorkspace(int64_t num_in);
+
+// What an engine build does with one SubmRulebook node (sparsetrt/node_check.h): its attributes and geometry; given
+// input dims, the output [K, N] and the hash table for N.
+NodeResult checkSubmRulebookNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

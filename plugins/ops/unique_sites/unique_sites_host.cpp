@@ -27,4 +27,14 @@ UniqueSitesWorkspace uniqueSitesWorkspace(int64_t num_in) {
   return w;
 }
 
+NodeResult checkUniqueSitesNode(const NodeDesc& node) {
+  parseNoAttributes("UniqueSites", node.name, node.fields, node.num_fields);
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("UniqueSites", node);
+  r.outputs = uniqueSitesOutputs(node.name, *in[0]);
+  r.workspace_bytes = uniqueSitesWorkspace(workspaceN((*in[0])[0])).bytes;
+  return r;
+}
+
 }  // namespace sparsetrt

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -30,5 +31,9 @@ struct UniqueSitesWorkspace {
 };
 
 UniqueSitesWorkspace uniqueSitesWorkspace(int64_t num_in);
+
+// What an engine build does with one UniqueSites node (sparsetrt/node_check.h): no attributes; given input dims, the
+// outputs and the workspace for N.
+NodeResult checkUniqueSitesNode(const NodeDesc& node);
 
 }  // namespace sparsetrt
