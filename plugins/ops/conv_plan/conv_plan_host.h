@@ -1,6 +1,7 @@
 // ConvPlan's host logic, with no CUDA or TensorRT dependency: its output rows, input checks and output shape, and
-// workspace. Its plugin (conv_plan_plugin.cpp) and kernels (conv_plan_kernels.cu) use it; the host
-// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// workspace. Its plugin (conv_plan_plugin.cpp) and kernels (conv_plan_kernels.cu) use it; its host test
+// (conv_plan_test.cpp) runs it on any machine, and its check function (checkConvPlanNode, listed in the generated
+// ops/op_table.h) lets the rules driver and the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,7 @@
-// MaskRows's host logic, with no CUDA or TensorRT dependency: its input checks, output shapes and workspace.
-// Its plugin (mask_rows_plugin.cpp) and kernels (mask_rows_kernels.cu) use it; the host tests
-// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// MaskRows's host logic, with no CUDA or TensorRT dependency: its input checks, output shapes and workspace. Its plugin
+// (mask_rows_plugin.cpp) and kernels (mask_rows_kernels.cu) use it; its host test (mask_rows_test.cpp) runs it on any
+// machine, and its check function (checkMaskRowsNode, listed in the generated ops/op_table.h) lets the rules driver and
+// the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,7 @@
-// SegmentReduce's host logic, with no CUDA or TensorRT dependency: its input checks, output shape and workspace.
-// Its plugin (segment_reduce_plugin.cpp) and kernels (segment_reduce_kernels.cu) use it; the host tests
-// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// SegmentReduce's host logic, with no CUDA or TensorRT dependency: its input checks, output shape and workspace. Its
+// plugin (segment_reduce_plugin.cpp) and kernels (segment_reduce_kernels.cu) use it; its host test
+// (segment_reduce_test.cpp) runs it on any machine, and its check function (checkSegmentReduceNode, listed in the
+// generated ops/op_table.h) lets the rules driver and the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>

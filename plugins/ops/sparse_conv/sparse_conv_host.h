@@ -1,6 +1,7 @@
-// SparseConv's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
-// Its plugin (sparse_conv_plugin.cpp) and kernels (sparse_conv_kernels.cu) use it; the host tests
-// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// SparseConv's host logic, with no CUDA or TensorRT dependency: its input checks and output shape. Its plugin
+// (sparse_conv_plugin.cpp) and kernels (sparse_conv_kernels.cu) use it; its host test (sparse_conv_test.cpp) runs it on
+// any machine, and its check function (checkSparseConvNode, listed in the generated ops/op_table.h) lets the rules
+// driver and the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,8 @@
 // SparseRulebook's host logic, with no CUDA or TensorRT dependency: its geometry and output grid, the bound on M
 // declared to TensorRT, output shapes and workspace. Its plugin (sparse_rulebook_plugin.cpp) and kernels
-// (sparse_rulebook_kernels.cu) use it; the host
-// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// (sparse_rulebook_kernels.cu) use it; its host test (sparse_rulebook_test.cpp) runs it on any machine, and its check
+// function (checkSparseRulebookNode, listed in the generated ops/op_table.h) lets the rules driver and the fuzzer of
+// plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>
