@@ -74,8 +74,13 @@ def _fuzz(binary: Path, corpus: Path, tmp: Path) -> None:
     assert runs and int(runs[0].split(":")[-1]) > 1000, report  # it really ran
 
 
+# Input sizes of the seeds, by the schema's dim names (each below 199: one byte in the layout).
+SEED_DIMS = {"N": 100, "M": 90, "K": 27, "C": 16, "C_in": 16, "C_out": 32}
+
+
 def _attribute_seed(op_index: int, values: dict) -> bytes:
-    """A valid attribute set in fuzz_attributes.cpp's "schema" layout (every value as 0xFF + 4 raw bytes)."""
+    """A valid node in fuzz_attributes.cpp's layout: its attributes in the "schema" mode (every value as 0xFF + 4 raw
+    bytes), then input dims that fit the schema's symbolic shapes (every optional input present)."""
     definition = list(load().ops.values())[op_index]
     ndim = len(values.get("spatial_shape", [0, 0, 0]))
     out = bytes([op_index, 0, ndim])
@@ -84,7 +89,13 @@ def _attribute_seed(op_index: int, values: dict) -> bytes:
         items = values[a.name] if isinstance(values[a.name], list) else [values[a.name]]
         for v in items:
             out += b"\xff" + (struct.pack("<f", v) if isinstance(v, float) else struct.pack("<i", v))
-    return out + struct.pack("<q", 1000) + bytes([2, 100, 4])
+    out += b"\x01"  # with input dims
+    for p in definition.inputs:
+        if p.optional:
+            out += b"\x00"  # present
+        dims = [1 + ndim if s == "1+D" else SEED_DIMS[s.split("|")[0]] for s in p.shape]
+        out += bytes([len(dims), *(d + 1 for d in dims)])
+    return out
 
 
 def test_fuzz_attribute_parser(tmp_path: Path) -> None:
@@ -96,7 +107,7 @@ def test_fuzz_attribute_parser(tmp_path: Path) -> None:
     )
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    ops = list(load().ops)
+    ops = load().ops
     seeds = {
         "SubmRulebook": {"spatial_shape": [41, 1440, 1440], "kernel_size": [3, 3, 3], "dilation": [1, 1, 1]},
         "SparseRulebook": {
@@ -105,9 +116,13 @@ def test_fuzz_attribute_parser(tmp_path: Path) -> None:
         },
         "SparseConv": {"activation": 2, "alpha": 0.1},
         "Densify": {"spatial_shape": [2, 200, 176], "batch_size": 2},
+        "SegmentReduce": {"reduction": 1},
     }  # fmt: skip
-    for op, values in seeds.items():
-        (corpus / op).write_bytes(_attribute_seed(ops.index(op), values))
+    # One seed per op, so each starts from a node its checks accept (an op without attributes needs no values).
+    missing = [op for op, d in ops.items() if d.attributes and op not in seeds]
+    assert not missing, f"no fuzz seed for {missing}: add its attributes to the seeds"
+    for i, op in enumerate(ops):
+        (corpus / op).write_bytes(_attribute_seed(i, seeds.get(op, {})))
     _fuzz(binary, corpus, tmp_path)
 
 

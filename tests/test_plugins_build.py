@@ -2,8 +2,9 @@
 
 Configures ``plugins/`` into a temporary directory with ``SPARSETRT_CPU_CI=ON`` (kernels for one
 architecture, sm_87, to keep this to well under a minute on 2 cores), builds with 2 jobs, and runs CTest:
-attribute parsing and validation, serialization round trips, shape arithmetic and workspace layouts (the schema
-contract, C++ tables generated from ``exporter/schema/sparsetrt_ops.json``, is tests/test_schema.py's). GPU kernel
+each op's host test (``plugins/ops/<op>/<op>_test.cpp``: attribute parsing and validation, serialization round
+trips, shape arithmetic and workspace layouts) and the shared ones (the schema contract, C++ tables generated from
+``exporter/schema/sparsetrt_ops.json``, is tests/test_schema.py's). GPU kernel
 tests are built too and skip themselves, saying so, where no CUDA device is present.
 """
 
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import pytest
 from plugins_build import PluginsBuild, run
+
+from sparsetrt.exporter.schema import load
+from sparsetrt.exporter.schema.docs import plugin_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
@@ -44,7 +48,10 @@ def test_host_unit_tests_pass(build_dir: Path) -> None:
     # The kernel tests on the CPU backend (label "kernels") run in test_kernels_cpu.py.
     result = run(["ctest", "--test-dir", str(build_dir), "--output-on-failure", "-LE", "kernels"])
     assert result.returncode == 0, f"ctest failed:\n{result.stdout}\n{result.stderr}"
-    for name in ("attributes", "shapes", "workspace"):
+    # One host test per op (ops/<op>/<op>_test.cpp, found by CMake with no line per op) and the shared ones.
+    ops = sorted(p.parent.name for p in PLUGINS.glob("ops/*/*_test.cpp") if p.name == f"{p.parent.name}_test.cpp")
+    assert ops == sorted(plugin_folder(op) for op in load().ops), f"an op without its host test: {ops}"
+    for name in [*ops, "workspace_arithmetic", "node_check"]:
         assert f" {name} " in result.stdout, f"CTest did not run {name}:\n{result.stdout}"
 
 

@@ -1,6 +1,7 @@
 // The plugin creators' attribute parsing and input-shape checks, driven from stdin, so tests/test_rules_cpp.py
 // can compare them with the Python side (exporter/schema/rules.py) on thousands of cases: the reference runtime
-// must refuse exactly what an engine build refuses, with the same message.
+// must refuse exactly what an engine build refuses, with the same message. Each case goes through its op's check
+// function, found in the generated table ops/op_table.h: the driver names no op.
 //
 // One case per line, tab-separated:  OP  NODE  FIELDS  SHAPES
 //   FIELDS: ';'-separated name=KIND:VALUES with KIND a (int32 array, VALUES comma-separated, may be empty),
@@ -12,19 +13,12 @@
 #include <cstring>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "ops/conv_plan/conv_plan_host.h"
-#include "ops/densify/densify_host.h"
-#include "ops/inverse_rulebook/inverse_rulebook_host.h"
-#include "ops/mask_rows/mask_rows_host.h"
-#include "ops/segment_reduce/segment_reduce_host.h"
-#include "ops/sparse_conv/sparse_conv_host.h"
-#include "ops/sparse_max_pool/sparse_max_pool_host.h"
-#include "ops/sparse_rulebook/sparse_rulebook_host.h"
-#include "ops/subm_rulebook/subm_rulebook_host.h"
-#include "ops/unique_sites/unique_sites_host.h"
+#include "ops/op_table.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 
 using namespace sparsetrt;
@@ -69,55 +63,25 @@ std::vector<FieldValue> parseFields(const std::string& text) {
   return fields;
 }
 
+// One node through its op's check function (ops/op_table.h): what an engine build does with it.
 void run(const std::string& op, const std::string& node, const std::vector<FieldValue>& fields,
          const std::string& shapes) {
+  const OpEntry* entry = findOp(op);
+  if (entry == nullptr) throw std::logic_error("unknown op " + op);
   const std::vector<FieldView> views = viewsOf(fields);
-  const FieldView* data = views.empty() ? nullptr : views.data();
-  const auto n = static_cast<int32_t>(views.size());
+  NodeDesc desc;
+  desc.name = node;
+  desc.fields = views.empty() ? nullptr : views.data();
+  desc.num_fields = static_cast<int32_t>(views.size());
   std::vector<Dims> dims;
-  std::vector<const Dims*> inputs;
   if (shapes != "-") {
     // "" is one input of rank 0 (MaskRows' mask [N] with its dim dropped), not no input.
     const auto parts = shapes.empty() ? std::vector<std::string>{""} : split(shapes, '|');
     for (const std::string& s : parts) dims.push_back(s == "~" ? Dims{} : numbers(s));
-    for (std::size_t i = 0; i < dims.size(); ++i) inputs.push_back(parts[i] == "~" ? nullptr : &dims[i]);
+    desc.has_inputs = true;
+    for (std::size_t i = 0; i < dims.size(); ++i) desc.inputs.push_back(parts[i] == "~" ? nullptr : &dims[i]);
   }
-  const auto in = [&](std::size_t i) -> const Dims& { return *inputs.at(i); };
-  if (op == "SubmRulebook") {
-    const auto a = parseSubmRulebook(node, data, n);
-    if (!inputs.empty()) submRulebookOutput(node, a, in(0));
-  } else if (op == "SparseRulebook") {
-    const auto a = parseSparseRulebook(node, data, n);
-    if (!inputs.empty()) sparseRulebookOutputs(node, a, in(0));
-  } else if (op == "SparseConv") {
-    parseSparseConv(node, data, n);
-    if (!inputs.empty())
-      sparseConvOutput(node, in(0), in(1), in(2), inputs.size() > 3 ? inputs[3] : nullptr,
-                       inputs.size() > 4 ? inputs[4] : nullptr);
-  } else if (op == "Densify") {
-    const auto a = parseDensify(node, data, n);
-    if (!inputs.empty()) densifyOutput(node, a, in(0), in(1));
-  } else if (op == "InverseRulebook") {
-    parseNoAttributes(op, node, data, n);
-    if (!inputs.empty()) inverseRulebookOutput(node, in(0), in(1));
-  } else if (op == "ConvPlan") {
-    parseNoAttributes(op, node, data, n);
-    if (!inputs.empty()) convPlanOutput(node, in(0));
-  } else if (op == "SparseMaxPool") {
-    parseNoAttributes(op, node, data, n);
-    if (!inputs.empty()) sparseMaxPoolOutput(node, in(0), in(1));
-  } else if (op == "UniqueSites") {
-    parseNoAttributes(op, node, data, n);
-    if (!inputs.empty()) uniqueSitesOutputs(node, in(0));
-  } else if (op == "SegmentReduce") {
-    parseSegmentReduce(node, data, n);
-    if (!inputs.empty()) segmentReduceOutput(node, in(0), in(1), in(2));
-  } else if (op == "MaskRows") {
-    parseNoAttributes(op, node, data, n);
-    if (!inputs.empty()) maskRowsOutputs(node, in(0));
-  } else {
-    throw std::logic_error("unknown op " + op);
-  }
+  entry->check(desc);
 }
 
 }  // namespace

@@ -20,11 +20,25 @@ int64_t convPlanRows(int64_t kernel_volume) {
 }
 
 ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume) {
+  // Saturating, from TensorRT's int64 dims: a size too large saturates (TensorRT then fails to allocate) rather than
+  // wrapping around to a small one.
   ConvPlanWorkspace w;
-  const auto m = static_cast<std::size_t>(std::max<int64_t>(num_out, 1));
-  const auto words = static_cast<std::size_t>((std::max<int64_t>(kernel_volume, 1) + 31) / 32);
-  w.bytes = alignUp(w.masks_offset + words * m * sizeof(uint32_t));
+  const std::size_t m = sizeOf(std::max<int64_t>(num_out, 1));
+  const int64_t k = std::max<int64_t>(kernel_volume, 1);
+  const std::size_t words = sizeOf(k / 32 + (k % 32 != 0));  // ceil(K / 32) with no K + 31 overflow
+  w.bytes = alignUpSat(saturatingAdd(w.masks_offset, saturatingMul(saturatingMul(words, m), sizeof(uint32_t))));
   return w;
+}
+
+NodeResult checkConvPlanNode(const NodeDesc& node) {
+  parseNoAttributes("ConvPlan", node.name, node.fields, node.num_fields);
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("ConvPlan", node);
+  const Dims& neighbors = *in[0];
+  r.outputs = {convPlanOutput(node.name, neighbors)};
+  r.workspace_bytes = convPlanWorkspace(workspaceN(neighbors[1]), neighbors[0]).bytes;
+  return r;
 }
 
 }  // namespace sparsetrt

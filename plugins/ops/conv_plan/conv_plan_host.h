@@ -1,6 +1,7 @@
 // ConvPlan's host logic, with no CUDA or TensorRT dependency: its output rows, input checks and output shape, and
-// workspace. Its plugin (conv_plan_plugin.cpp) and kernels (conv_plan_kernels.cu) use it; the host
-// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// workspace. Its plugin (conv_plan_plugin.cpp) and kernels (conv_plan_kernels.cu) use it; its host test
+// (conv_plan_test.cpp) runs it on any machine, and its check function (checkConvPlanNode, listed in the generated
+// ops/op_table.h) lets the rules driver and the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -32,5 +34,9 @@ struct ConvPlanWorkspace {
 };
 
 ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume);
+
+// What an engine build does with one ConvPlan node (sparsetrt/node_check.h): no attributes; given input dims, the
+// output and the workspace for M.
+NodeResult checkConvPlanNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

@@ -20,4 +20,13 @@ Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& f
   return densifyOutputShape(a, features[1]);
 }
 
+NodeResult checkDensifyNode(const NodeDesc& node) {
+  const DensifyAttrs a = parseDensify(node.name, node.fields, node.num_fields);
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("Densify", node);
+  r.outputs = {densifyOutput(node.name, a, *in[0], *in[1])};
+  return r;
+}
+
 }  // namespace sparsetrt

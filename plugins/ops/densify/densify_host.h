@@ -1,6 +1,7 @@
-// Densify's host logic, with no CUDA or TensorRT dependency: its input checks and output shape.
-// Its plugin (densify_plugin.cpp) and kernels (densify_kernels.cu) use it; the host
-// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// Densify's host logic, with no CUDA or TensorRT dependency: its input checks and output shape. Its plugin
+// (densify_plugin.cpp) and kernels (densify_kernels.cu) use it; its host test (densify_test.cpp) runs it on any
+// machine, and its check function (checkDensifyNode, listed in the generated ops/op_table.h) lets the rules driver and
+// the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 
 #include "ops/densify/densify_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -20,5 +22,9 @@ std::vector<int64_t> densifyOutputShape(const DensifyAttrs& a, int64_t channels)
 
 // [batch_size, C, *spatial_shape]
 Dims densifyOutput(const std::string& node, const DensifyAttrs& a, const Dims& features, const Dims& indices);
+
+// What an engine build does with one Densify node (sparsetrt/node_check.h): its attributes; given input dims, the
+// output [batch_size, C, *spatial_shape].
+NodeResult checkDensifyNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

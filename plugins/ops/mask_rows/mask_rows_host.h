@@ -1,6 +1,7 @@
-// MaskRows's host logic, with no CUDA or TensorRT dependency: its input checks, output shapes and workspace.
-// Its plugin (mask_rows_plugin.cpp) and kernels (mask_rows_kernels.cu) use it; the host tests
-// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// MaskRows's host logic, with no CUDA or TensorRT dependency: its input checks, output shapes and workspace. Its plugin
+// (mask_rows_plugin.cpp) and kernels (mask_rows_kernels.cu) use it; its host test (mask_rows_test.cpp) runs it on any
+// machine, and its check function (checkMaskRowsNode, listed in the generated ops/op_table.h) lets the rules driver and
+// the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -27,5 +29,9 @@ struct MaskRowsWorkspace {
 };
 
 MaskRowsWorkspace maskRowsWorkspace(int64_t num_in);
+
+// What an engine build does with one MaskRows node (sparsetrt/node_check.h): no attributes; given input dims, the
+// outputs and the workspace for N.
+NodeResult checkMaskRowsNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

@@ -15,14 +15,27 @@ Dims segmentReduceOutput(const std::string& node, const Dims& features, const Di
 }
 
 SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in) {
-  const std::size_t n = static_cast<std::size_t>(std::max<int64_t>(num_in, 1));
+  // Saturating: N comes from TensorRT's int64 dims, and a size too large must saturate (TensorRT then fails to
+  // allocate) rather than wrap around to a small one.
+  const int64_t n = std::max<int64_t>(num_in, 1);
+  const std::size_t keys = saturatingMul(sizeOf(n), sizeof(uint64_t));
   SegmentReduceWorkspace w;
   w.keys_offset = 0;
-  w.alt_keys_offset = alignUp(w.keys_offset + n * sizeof(uint64_t));
-  w.sort_temp_offset = alignUp(w.alt_keys_offset + n * sizeof(uint64_t));
-  w.sort_temp_bytes = radixSortTempBound(static_cast<int64_t>(n), 64);
-  w.bytes = alignUp(w.sort_temp_offset + w.sort_temp_bytes);
+  w.alt_keys_offset = alignUpSat(saturatingAdd(w.keys_offset, keys));
+  w.sort_temp_offset = alignUpSat(saturatingAdd(w.alt_keys_offset, keys));
+  w.sort_temp_bytes = radixSortTempBound(n, 64);
+  w.bytes = alignUpSat(saturatingAdd(w.sort_temp_offset, w.sort_temp_bytes));
   return w;
+}
+
+NodeResult checkSegmentReduceNode(const NodeDesc& node) {
+  parseSegmentReduce(node.name, node.fields, node.num_fields);
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("SegmentReduce", node);
+  r.outputs = {segmentReduceOutput(node.name, *in[0], *in[1], *in[2])};
+  r.workspace_bytes = segmentReduceWorkspace(workspaceN((*in[0])[0])).bytes;
+  return r;
 }
 
 }  // namespace sparsetrt

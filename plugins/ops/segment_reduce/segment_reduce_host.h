@@ -1,6 +1,7 @@
-// SegmentReduce's host logic, with no CUDA or TensorRT dependency: its input checks, output shape and workspace.
-// Its plugin (segment_reduce_plugin.cpp) and kernels (segment_reduce_kernels.cu) use it; the host tests
-// (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// SegmentReduce's host logic, with no CUDA or TensorRT dependency: its input checks, output shape and workspace. Its
+// plugin (segment_reduce_plugin.cpp) and kernels (segment_reduce_kernels.cu) use it; its host test
+// (segment_reduce_test.cpp) runs it on any machine, and its check function (checkSegmentReduceNode, listed in the
+// generated ops/op_table.h) lets the rules driver and the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 
 #include "ops/segment_reduce/segment_reduce_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -28,5 +30,9 @@ struct SegmentReduceWorkspace {
 };
 
 SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in);
+
+// What an engine build does with one SegmentReduce node (sparsetrt/node_check.h): its attributes; given input dims, the
+// output and the workspace for N.
+NodeResult checkSegmentReduceNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

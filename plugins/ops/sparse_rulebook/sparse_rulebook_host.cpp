@@ -100,4 +100,25 @@ SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGe
   return w;
 }
 
+NodeResult checkSparseRulebookNode(const NodeDesc& node) {
+  const SparseRulebookAttrs a = parseSparseRulebook(node.name, node.fields, node.num_fields);
+  const RulebookGeometry g = makeGeometry(a);  // what the plugin's constructor computes
+  // makeGeometry stores the output grid as int32 and the kernels index it so: the schema's rules keep it in range.
+  for (int64_t s : outputSpatialShape(a))
+    requireContract(s >= 1 && s <= std::numeric_limits<int32_t>::max(), "SparseRulebook",
+                    "every extent of the output grid in [1, 2^31 - 1]");
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("SparseRulebook", node);
+  r.outputs = sparseRulebookOutputs(node.name, a, *in[0]);
+  const int64_t n = workspaceN((*in[0])[0]);
+  const int64_t bound = sparseRulebookOutputBound(a, n);  // the bound on M the plugin declares and sizes for
+  requireContract(bound >= 0, "SparseRulebook", "the bound on M is >= 0");
+  const SparseRulebookWorkspace w = sparseRulebookWorkspace(n, g, bound);
+  requireContract(g.pointwise || (w.keys >= 1 && w.bytes >= w.sort_temp_offset && w.sort_bits <= 64), "SparseRulebook",
+                  "a workspace of at least one key of at most 64 bits, the sort's scratch last");
+  r.workspace_bytes = w.bytes;
+  return r;
+}
+
 }  // namespace sparsetrt

@@ -1,7 +1,8 @@
 // SparseRulebook's host logic, with no CUDA or TensorRT dependency: its geometry and output grid, the bound on M
 // declared to TensorRT, output shapes and workspace. Its plugin (sparse_rulebook_plugin.cpp) and kernels
-// (sparse_rulebook_kernels.cu) use it; the host
-// tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// (sparse_rulebook_kernels.cu) use it; its host test (sparse_rulebook_test.cpp) runs it on any machine, and its check
+// function (checkSparseRulebookNode, listed in the generated ops/op_table.h) lets the rules driver and the fuzzer of
+// plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 
 #include "ops/sparse_rulebook/sparse_rulebook_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -60,5 +62,9 @@ SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGe
 
 // Key bits the output keys of `g` occupy: a key is batch * prod(out_shape) + linear site with batch < 2^31.
 int sparseRulebookSortBits(const RulebookGeometry& g);
+
+// What an engine build does with one SparseRulebook node (sparsetrt/node_check.h): its attributes, geometry and output
+// grid; given input dims, the outputs, the bound on M and the workspace for N.
+NodeResult checkSparseRulebookNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

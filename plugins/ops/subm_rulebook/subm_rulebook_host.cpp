@@ -34,4 +34,22 @@ SubmRulebookWorkspace submRulebookWorkspace(int64_t num_in) {
   return w;
 }
 
+NodeResult checkSubmRulebookNode(const NodeDesc& node) {
+  const SubmRulebookAttrs a = parseSubmRulebook(node.name, node.fields, node.num_fields);
+  const RulebookGeometry g = makeGeometry(a);  // what the plugin's constructor computes
+  requireContract(g.kind == RulebookKind::kSubmanifold && g.kernel_volume >= 1, "SubmRulebook",
+                  "a submanifold geometry of at least one offset");
+  NodeResult r;
+  if (!node.has_inputs) return r;
+  const std::vector<const Dims*> in = nodeInputs("SubmRulebook", node);
+  r.outputs = {submRulebookOutput(node.name, a, *in[0])};
+  // The plugin declares K from its geometry, the shape function from the attributes: the same K.
+  requireContract(r.outputs[0].size() == 2 && r.outputs[0][0] == g.kernel_volume, "SubmRulebook",
+                  "output [K, N] with K the geometry's kernel volume");
+  r.workspace_bytes = submRulebookWorkspace(workspaceN((*in[0])[0])).bytes;
+  requireContract(r.workspace_bytes >= kWorkspaceAlignment, "SubmRulebook",
+                  "a hash table in the workspace for every N, 0 included");
+  return r;
+}
+
 }  // namespace sparsetrt

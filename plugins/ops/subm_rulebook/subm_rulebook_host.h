@@ -1,6 +1,7 @@
 // SubmRulebook's host logic, with no CUDA or TensorRT dependency: its geometry, output shape and workspace (the hash
-// table over the input sites). Its plugin (subm_rulebook_plugin.cpp) and kernels (subm_rulebook_kernels.cu) use it; the
-// host tests (test/test_attributes.cpp, test_shapes.cpp, test_workspace.cpp) run it on any machine.
+// table over the input sites). Its plugin (subm_rulebook_plugin.cpp) and kernels (subm_rulebook_kernels.cu) use it; its
+// host test (subm_rulebook_test.cpp) runs it on any machine, and its check function (checkSubmRulebookNode, listed in
+// the generated ops/op_table.h) lets the rules driver and the fuzzer of plugins/test/ reach it.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 
 #include "ops/subm_rulebook/subm_rulebook_attributes.h"
 #include "sparsetrt/geometry.h"
+#include "sparsetrt/node_check.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -28,5 +30,9 @@ struct SubmRulebookWorkspace {
 };
 
 SubmRulebookWorkspace submRulebookWorkspace(int64_t num_in);
+
+// What an engine build does with one SubmRulebook node (sparsetrt/node_check.h): its attributes and geometry; given
+// input dims, the output [K, N] and the hash table for N.
+NodeResult checkSubmRulebookNode(const NodeDesc& node);
 
 }  // namespace sparsetrt

@@ -1,8 +1,11 @@
 // libFuzzer target over the plugin creators' attribute parser and everything computed from what it accepts:
 // validation against the schema's rules, the serialization round trip, the geometry, the output grid and
-// bound, the workspace layouts and the input-shape checks, on field collections decoded from the fuzzer's
-// bytes. Built with -fsanitize=fuzzer,address,undefined by tests/test_fuzz.py (where clang exists), so an
-// overflow, an out-of-bounds read or any exception other than AttributeError/ShapeError is a finding.
+// bound, the workspace layouts and the input-shape checks, on field collections and input dims decoded from the
+// fuzzer's bytes. Every op goes through its own check function and round trip, found in the generated table
+// ops/op_table.h (the target names no op); those functions also check the contracts between the parts of each
+// op's host logic. Built with -fsanitize=fuzzer,address,undefined by tests/test_fuzz.py (where clang exists), so
+// an overflow, an out-of-bounds read, a broken contract (std::logic_error) or any exception other than
+// AttributeError/ShapeError is a finding.
 //
 // Input layout (missing bytes read as zero):
 //   u8 op (index into the schema's ops), u8 mode;
@@ -11,7 +14,9 @@
 //     picks an edge value instead of the next 4 bytes;
 //   mode odd ("raw"): u8 count, then per field u8 name (any field name of any op, or an unknown one),
 //     u8 type, u8 length, values as above;
-//   then i64 N (input sites) and per input u8 rank and i64 dims.
+//   then u8 inputs (a multiple of 4: attributes only, no input dims), and per schema input of the op: for an
+//   optional one a u8 (odd: absent), then u8 rank and per dim a u8 (below 200: that value - 1, so -1 is
+//   unknown; else the next 8 bytes as an int64).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -19,16 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "ops/conv_plan/conv_plan_host.h"
-#include "ops/densify/densify_host.h"
-#include "ops/inverse_rulebook/inverse_rulebook_host.h"
-#include "ops/mask_rows/mask_rows_host.h"
-#include "ops/segment_reduce/segment_reduce_host.h"
-#include "ops/sparse_conv/sparse_conv_host.h"
-#include "ops/sparse_max_pool/sparse_max_pool_host.h"
-#include "ops/sparse_rulebook/sparse_rulebook_host.h"
-#include "ops/subm_rulebook/subm_rulebook_host.h"
-#include "ops/unique_sites/unique_sites_host.h"
+#include "ops/op_table.h"
+#include "sparsetrt/node_check.h"
+#include "sparsetrt/op_rules.h"
 #include "sparsetrt/shapes.h"
 #include "sparsetrt/workspace.h"
 
@@ -141,56 +139,39 @@ void require(bool ok) {
   if (!ok) __builtin_trap();
 }
 
-template <typename Attrs, typename Parse>
-void roundTrip(const std::string& node, const Attrs& a, Parse parse) {
-  const std::vector<FieldValue> fields = toFields(a);
-  const std::vector<FieldView> views = viewsOf(fields);
-  require(parse(node, views.data(), static_cast<int32_t>(views.size())) == a);
+const OpRules& rulesOf(const char* op) {
+  for (const OpRules& r : kOpRules)
+    if (std::strcmp(r.op, op) == 0) return r;
+  __builtin_trap();  // op_rules.h and op_fields.h come from the same schema
 }
 
-void exercise(const char* op, const std::vector<FieldValue>& fields, Bytes& in) {
-  const std::string node = "fuzz";
+void exercise(const OpEntry& op, const std::vector<FieldValue>& fields, Bytes& in) {
   const std::vector<FieldView> views = viewsOf(fields);
-  const FieldView* data = views.empty() ? nullptr : views.data();
-  const auto n = static_cast<int32_t>(views.size());
-  const int64_t num_in = in.i64();
-  std::vector<Dims> dims;
-  for (int i = 0; i < 4; ++i) dims.push_back(decodeDims(in));
-  try {
-    const std::string name = op;
-    if (name == "SubmRulebook") {
-      const SubmRulebookAttrs a = parseSubmRulebook(node, data, n);
-      roundTrip(node, a, parseSubmRulebook);
-      const RulebookGeometry g = makeGeometry(a);
-      require(g.kernel_volume >= 1 && maxOutputsPerInput(g) == 1);
-      require(submRulebookWorkspace(num_in).bytes >= kWorkspaceAlignment);
-      const Dims out = submRulebookOutput(node, a, dims[0]);
-      require(out.size() == 2 && out[0] == g.kernel_volume);
-    } else if (name == "SparseRulebook") {
-      const SparseRulebookAttrs a = parseSparseRulebook(node, data, n);
-      roundTrip(node, a, parseSparseRulebook);
-      const RulebookGeometry g = makeGeometry(a);
-      for (int64_t s : outputSpatialShape(a)) require(s >= 1 && s <= std::numeric_limits<int32_t>::max());
-      const int64_t bound = sparseRulebookOutputBound(a, num_in);
-      require(bound >= 0);
-      const SparseRulebookWorkspace w = sparseRulebookWorkspace(num_in, g, bound);
-      require(g.pointwise || (w.keys >= 1 && w.bytes >= w.sort_temp_offset && w.sort_bits <= 64));
-      sparseRulebookOutputs(node, a, dims[0]);
-    } else if (name == "SparseConv") {
-      const SparseConvAttrs a = parseSparseConv(node, data, n);
-      roundTrip(node, a, parseSparseConv);
-      sparseConvOutput(node, dims[0], dims[1], dims[2], dims[3].empty() ? nullptr : &dims[3]);
-    } else if (name == "Densify") {
-      const DensifyAttrs a = parseDensify(node, data, n);
-      roundTrip(node, a, parseDensify);
-      densifyOutput(node, a, dims[0], dims[1]);
-    } else if (name == "InverseRulebook") {
-      parseNoAttributes(op, node, data, n);
-      inverseRulebookOutput(node, dims[0], dims[1]);
-    } else {
-      parseNoAttributes(op, node, data, n);
-      sparseMaxPoolOutput(node, dims[0], dims[1]);
+  NodeDesc node;
+  node.name = "fuzz";
+  node.fields = views.empty() ? nullptr : views.data();
+  node.num_fields = static_cast<int32_t>(views.size());
+  const OpRules& rules = rulesOf(op.name);
+  std::vector<Dims> dims(rules.num_inputs);
+  node.has_inputs = in.u8() % 4 != 0;
+  bool dims_from_tensorrt = true;  // every dim >= -1, as TensorRT gives them
+  if (node.has_inputs) {
+    for (std::size_t i = 0; i < rules.num_inputs; ++i) {
+      const bool absent = rules.inputs[i].optional && in.u8() % 2 == 1;
+      dims[i] = decodeDims(in);
+      for (int64_t d : dims[i]) dims_from_tensorrt = dims_from_tensorrt && d >= -1;
+      node.inputs.push_back(absent ? nullptr : &dims[i]);
     }
+  }
+  try {
+    if (op.round_trip != nullptr) require(op.round_trip(node));  // throws AttributeError first if refused
+    const NodeResult r = op.check(node);
+    // What every op's results share: known or unknown (-1) output dims, never negative ones, from TensorRT's dims;
+    // workspace sizes in whole aligned blocks, or saturated (TensorRT then fails to allocate) instead of wrapped.
+    if (dims_from_tensorrt)
+      for (const Dims& out : r.outputs)
+        for (int64_t d : out) require(d >= -1);
+    require(r.workspace_bytes % kWorkspaceAlignment == 0 || r.workspace_bytes == SIZE_MAX);
   } catch (const AttributeError&) {
   } catch (const ShapeError&) {
   }
@@ -201,8 +182,8 @@ void exercise(const char* op, const std::vector<FieldValue>& fields, Bytes& in) 
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   Bytes in(data, size);
-  const OpSpec& spec = kOps[in.u8() % kNumOps];
-  const std::vector<FieldValue> fields = decodeFields(spec, in);
-  exercise(spec.name, fields, in);
+  const std::size_t index = in.u8() % kNumOps;
+  const std::vector<FieldValue> fields = decodeFields(kOps[index], in);
+  exercise(kOpTable[index], fields, in);  // kOpTable follows kOps (op_table.h asserts it)
   return 0;
 }

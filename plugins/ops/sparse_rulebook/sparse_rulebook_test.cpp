@@ -1,23 +1,17 @@
-// Host logic of the plugins: attribute parsing, validation messages, the serialization round trip,
-// output-shape arithmetic and the data-dependent output bound. No CUDA, no TensorRT.
+// SparseRulebook's host logic: parsing, validation messages and the round trip, its geometry and output grid, the
+// bound on M (sound and tight against brute force), output shapes, the workspace layout and its sort bits. No CUDA,
+// no TensorRT.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include "harness.h"
-#include "ops/conv_plan/conv_plan_host.h"
-#include "ops/densify/densify_host.h"
-#include "ops/inverse_rulebook/inverse_rulebook_host.h"
-#include "ops/mask_rows/mask_rows_host.h"
-#include "ops/segment_reduce/segment_reduce_host.h"
-#include "ops/sparse_conv/sparse_conv_host.h"
-#include "ops/sparse_max_pool/sparse_max_pool_host.h"
 #include "ops/sparse_rulebook/sparse_rulebook_host.h"
-#include "ops/subm_rulebook/subm_rulebook_host.h"
-#include "ops/unique_sites/unique_sites_host.h"
+#include "schema_checks.h"
 #include "sparsetrt/checked.h"
-#include "sparsetrt/shapes.h"
+#include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;
 
@@ -52,66 +46,54 @@ SparseRulebookAttrs parseSR(const std::vector<FieldValue>& fields) {
   return parseSparseRulebook("conv2", views.data(), static_cast<int32_t>(views.size()));
 }
 
+SparseRulebookAttrs stridedAttrs(std::vector<int32_t> shape, int32_t k, int32_t s, bool transposed = false) {
+  SparseRulebookAttrs a;
+  const std::size_t d = shape.size();
+  a.spatial_shape = std::move(shape);
+  a.kernel_size.assign(d, k);
+  a.stride.assign(d, s);
+  a.padding.assign(d, k / 2);
+  a.dilation.assign(d, 1);
+  a.output_padding.assign(d, 0);
+  a.transposed = transposed;
+  return a;
+}
+
+// Brute force: the most outputs any input site reaches, by enumerating sites and taps per dim.
+int64_t bruteReach(const RulebookGeometry& g) {
+  int64_t reach = 1;
+  for (int dim = 0; dim < g.ndim; ++dim) {
+    int64_t best = 0;
+    for (int64_t c = 0; c < g.in_shape[dim]; ++c) {
+      int64_t n = 0;
+      for (int64_t t = 0; t < g.kernel[dim]; ++t) {
+        if (g.kind == RulebookKind::kTransposed) {
+          const int64_t o = c * g.stride[dim] - g.padding[dim] + t * g.dilation[dim];
+          n += o >= 0 && o < g.out_shape[dim];
+        } else {
+          const int64_t scaled = c + g.padding[dim] - t * g.dilation[dim];
+          n += scaled >= 0 && scaled % g.stride[dim] == 0 && scaled / g.stride[dim] < g.out_shape[dim];
+        }
+      }
+      best = std::max(best, n);
+    }
+    reach *= best;
+  }
+  return reach;
+}
+
 }  // namespace
 
-TEST(round_trip_every_op) {
-  SubmRulebookAttrs s{{41, 1600, 1408}, {3, 5, 1}, {1, 2, 3}};
-  auto sv = toFields(s);
-  auto svv = viewsOf(sv);
-  CHECK(parseSubmRulebook("subm", svv.data(), static_cast<int32_t>(svv.size())) == s);
-
+TEST(round_trip) {
   SparseRulebookAttrs r = strided3d();
   r.transposed = 1;
   r.output_padding = {1, 0, 1};
   r.max_out = 123456;
   r.batch_size = 7;
   CHECK(parseSR(toFields(r)) == r);
-
-  SparseConvAttrs c{2, 0.125f};
-  auto cv = toFields(c);
-  auto cvv = viewsOf(cv);
-  CHECK(parseSparseConv("conv", cvv.data(), static_cast<int32_t>(cvv.size())) == c);
-
-  DensifyAttrs d{{2, 200, 176}, 4};
-  auto dv = toFields(d);
-  auto dvv = viewsOf(dv);
-  CHECK(parseDensify("dense", dvv.data(), static_cast<int32_t>(dvv.size())) == d);
-
-  parseNoAttributes("InverseRulebook", "inv", nullptr, 0);
-  parseNoAttributes("SparseMaxPool", "pool", nullptr, 0);
-  parseNoAttributes("UniqueSites", "bev_unique", nullptr, 0);
-  parseNoAttributes("MaskRows", "focal_select", nullptr, 0);
-
-  for (int32_t reduction : {0, 1}) {
-    SegmentReduceAttrs r{reduction};
-    auto rv = toFields(r);
-    auto rvv = viewsOf(rv);
-    CHECK(parseSegmentReduce("merge", rvv.data(), static_cast<int32_t>(rvv.size())) == r);
-  }
-  CHECK_THROWS_WITH(AttributeError, validate("merge", SegmentReduceAttrs{2}), "SegmentReduce", "'merge'", "'reduction'",
-                    "0 (sum) or 1 (max)");
 }
 
-TEST(serialized_fields_follow_the_schema_table) {
-  // What a plugin serializes is exactly what its creator declares, in the same order and types.
-  auto check = [](const char* op, const std::vector<FieldValue>& fields) {
-    const OpSpec* spec = nullptr;
-    for (const OpSpec& s : kOps)
-      if (std::string(s.name) == op) spec = &s;
-    CHECK(spec != nullptr);
-    if (!spec) return;
-    CHECK(spec->num_fields == fields.size());
-    for (std::size_t i = 0; i < std::min(spec->num_fields, fields.size()); ++i) {
-      CHECK(fields[i].name == spec->fields[i].name);
-      CHECK(fields[i].type == spec->fields[i].type);
-    }
-  };
-  check("SubmRulebook", toFields(SubmRulebookAttrs{{8, 8}, {3, 3}, {1, 1}}));
-  check("SparseRulebook", toFields(strided3d()));
-  check("SparseConv", toFields(SparseConvAttrs{}));
-  check("Densify", toFields(DensifyAttrs{{4}, 1}));
-  check("SegmentReduce", toFields(SegmentReduceAttrs{1}));
-}
+TEST(serialized_fields_follow_the_schema_table) { checkFieldsFollowSchema("SparseRulebook", toFields(strided3d())); }
 
 TEST(messages_name_node_and_field) {
   const auto good = toFields(strided3d());
@@ -145,20 +127,9 @@ TEST(messages_name_node_and_field) {
   auto twice = good;
   twice.push_back(good[0]);
   CHECK_THROWS_WITH(AttributeError, parseSR(twice), "'spatial_shape'", "twice");
-
-  SparseConvAttrs bad_act{7, 0.0f};
-  CHECK_THROWS_WITH(AttributeError, validate("c7", bad_act), "SparseConv", "'c7'", "'activation'");
-  DensifyAttrs bad_batch{{4, 4}, 0};
-  CHECK_THROWS_WITH(AttributeError, validate("to_bev", bad_batch), "Densify", "'to_bev'", "'batch_size'");
-  SubmRulebookAttrs five_d{{2, 2, 2, 2, 2}, {1, 1, 1, 1, 1}, {1, 1, 1, 1, 1}};
-  CHECK_THROWS_WITH(AttributeError, validate("s5", five_d), "'spatial_shape'", "1 to 4");
-  FieldValue stray{"alpha", FieldType::kFloat32, {}, 0.0f};
-  const FieldView stray_view = stray.view();
-  CHECK_THROWS_WITH(AttributeError, parseNoAttributes("SparseMaxPool", "mp", &stray_view, 1), "'mp'", "'alpha'",
-                    "unknown");
 }
 
-TEST(output_shapes) {
+TEST(output_grid) {
   // SECOND's first downsampling: [41, 1600, 1408] -> [21, 800, 704].
   SparseRulebookAttrs a = strided3d();
   a.spatial_shape = {41, 1600, 1408};
@@ -175,18 +146,9 @@ TEST(output_shapes) {
   t.transposed = 1;
   t.output_padding = {0, 1, 1};
   CHECK((outputSpatialShape(t) == std::vector<int64_t>{41, 1440, 1440}));
-  DensifyAttrs d{{2, 200, 176}, 3};
-  CHECK((densifyOutputShape(d, 128) == std::vector<int64_t>{3, 128, 2, 200, 176}));
 }
 
 TEST(geometry) {
-  SubmRulebookAttrs s{{10, 20}, {3, 4}, {2, 1}};
-  RulebookGeometry g = makeGeometry(s);
-  CHECK(g.kind == RulebookKind::kSubmanifold);
-  CHECK(g.ndim == 2 && g.kernel_volume == 12);
-  CHECK(g.padding[0] == 2 && g.padding[1] == 2);  // (k // 2) * dilation: centred at k // 2
-  CHECK(!g.pointwise);
-  CHECK(makeGeometry(SubmRulebookAttrs{{10}, {1}, {1}}).pointwise);
   SparseRulebookAttrs p = strided3d();
   p.kernel_size = {1, 1, 1};
   p.stride = {1, 1, 1};
@@ -196,29 +158,6 @@ TEST(geometry) {
   CHECK(!makeGeometry(p).pointwise);
   RulebookGeometry r = makeGeometry(strided3d());
   CHECK(r.kind == RulebookKind::kRegular && r.out_shape[0] == 21 && r.out_shape[2] == 720 && r.kernel_volume == 27);
-}
-
-// Brute force: the most outputs any input site reaches, by enumerating sites and taps per dim.
-static int64_t bruteReach(const RulebookGeometry& g) {
-  int64_t reach = 1;
-  for (int dim = 0; dim < g.ndim; ++dim) {
-    int64_t best = 0;
-    for (int64_t c = 0; c < g.in_shape[dim]; ++c) {
-      int64_t n = 0;
-      for (int64_t t = 0; t < g.kernel[dim]; ++t) {
-        if (g.kind == RulebookKind::kTransposed) {
-          const int64_t o = c * g.stride[dim] - g.padding[dim] + t * g.dilation[dim];
-          n += o >= 0 && o < g.out_shape[dim];
-        } else {
-          const int64_t scaled = c + g.padding[dim] - t * g.dilation[dim];
-          n += scaled >= 0 && scaled % g.stride[dim] == 0 && scaled / g.stride[dim] < g.out_shape[dim];
-        }
-      }
-      best = std::max(best, n);
-    }
-    reach *= best;
-  }
-  return reach;
 }
 
 TEST(output_bound_is_sound_and_tight) {
@@ -258,18 +197,21 @@ TEST(output_bound_is_sound_and_tight) {
   CHECK(sparseRulebookOutputBound(a, 10'000'000) == int64_t{21} * 720 * 720);
 }
 
+TEST(a_submanifold_geometry_reaches_one_output_per_input) {
+  // Submanifold outputs are the input sites: whatever the kernel and dilation, one output per input.
+  for (int32_t k : {1, 3, 5})
+    for (int32_t d : {1, 2}) {
+      RulebookGeometry g = baseGeometry({41, 1440, 1440}, {k, k, k}, {d, d, d});
+      g.kind = RulebookKind::kSubmanifold;
+      CHECK(g.kernel_volume >= 1 && maxOutputsPerInput(g) == 1);
+    }
+}
+
 TEST(overflow_is_refused_not_wrapped) {
   // 2^21 * 2^21 * 2^22 = 2^64 wrapped to 0 in int64 and passed the kernel-volume check.
   SparseRulebookAttrs a = strided3d();
   a.kernel_size = {1 << 21, 1 << 21, 1 << 22};
   CHECK_THROWS_WITH(AttributeError, validate("big", a), "'big'", "'kernel_size'", "kernel volume", "exceeds 2^20");
-  // (k / 2) * dilation overflowed int32 in makeGeometry: the reach rule refuses it first.
-  SubmRulebookAttrs s{{8}, {1 << 20}, {1 << 20}};
-  CHECK_THROWS_WITH(AttributeError, validate("wide", s), "'kernel_size'", "fits int32", "exceeds 2^31 - 1");
-  // Unvalidated attributes never reach undefined behaviour either: checked arithmetic throws.
-  CHECK_THROWS_WITH(OverflowError, makeGeometry(SubmRulebookAttrs{{8, 8, 8}, {1 << 21, 1 << 21, 1 << 22}, {1, 1, 1}}),
-                    "kernel volume");
-  CHECK_THROWS_WITH(OverflowError, makeGeometry(SubmRulebookAttrs{{8}, {1 << 30}, {1 << 30}}), "padding");
   // The grid and the output grid, at int32's limit, in checked int64.
   a = strided3d();
   a.spatial_shape = {2, 1, 1};
@@ -288,6 +230,107 @@ TEST(overflow_is_refused_not_wrapped) {
   a.output_padding = {1, 1, 1};
   CHECK(sparseRulebookOutputBound(a, std::numeric_limits<int64_t>::max() / 2) ==
         int64_t{2} * 2 * 2 * 2);  // batch x the [2, 2, 2] grid
+}
+
+TEST(output_shapes) {
+  SparseRulebookAttrs r;
+  r.spatial_shape = {41, 1600, 1408};
+  r.kernel_size = {3, 3, 3};
+  r.stride = {2, 2, 2};
+  r.padding = {1, 1, 1};
+  r.dilation = {1, 1, 1};
+  r.output_padding = {0, 0, 0};
+  auto outs = sparseRulebookOutputs("down", r, {1000, 4});
+  CHECK(outs.size() == 3);
+  CHECK((outs[0] == Dims{8000, 4}));
+  CHECK((outs[1] == Dims{27, 8000}));
+  CHECK(outs[2].empty());  // num_out: a 0-D size tensor
+  CHECK((sparseRulebookOutputs("down", r, {-1, 4})[1] == Dims{27, -1}));
+  CHECK_THROWS_WITH(ShapeError, sparseRulebookOutputs("down", r, {1000}), "'down'", "'indices'", "rank 2");
+}
+
+TEST(workspace_layout) {
+  const SparseRulebookAttrs attrs[] = {stridedAttrs({41, 1600, 1408}, 3, 2), stridedAttrs({11, 17, 15}, 3, 1),
+                                       stridedAttrs({20, 30}, 2, 2, true), stridedAttrs({5, 5, 5, 5}, 3, 2)};
+  for (const SparseRulebookAttrs& a : attrs) {
+    const RulebookGeometry g = makeGeometry(a);
+    for (int64_t n : {0, 1, 1000, 200000}) {
+      for (int64_t cap : {int64_t{0}, int64_t{1}, int64_t{5000}, int64_t{1} << 40}) {
+        const SparseRulebookWorkspace w = sparseRulebookWorkspace(n, g, cap);
+        // keys = max(1, min(N * reach, out_capacity)): the declared bound, not N * reach, sizes everything.
+        const int64_t expect_keys = std::max<int64_t>(std::min(n * maxOutputsPerInput(g), cap), 1);
+        CHECK(w.keys == expect_keys);
+        CHECK(w.sort_bits == sparseRulebookSortBits(g));
+        const std::size_t keys = static_cast<std::size_t>(w.keys);
+        // In order, aligned, and disjoint.
+        const std::size_t offsets[] = {w.table.keys_offset,  w.table.values_offset, w.unique_keys_offset,
+                                       w.sorted_keys_offset, w.counter_offset,      w.sort_temp_offset};
+        for (std::size_t off : offsets) CHECK(off % kWorkspaceAlignment == 0);
+        CHECK(w.table.values_offset >= w.table.keys_offset + w.table.capacity * sizeof(uint64_t));
+        CHECK(w.unique_keys_offset >= w.table.values_offset + w.table.capacity * sizeof(int32_t));
+        CHECK(w.sorted_keys_offset >= w.unique_keys_offset + keys * sizeof(uint64_t));
+        CHECK(w.counter_offset >= w.sorted_keys_offset + keys * sizeof(uint64_t));
+        CHECK(w.sort_temp_offset >= w.counter_offset + 2 * sizeof(uint64_t));
+        CHECK(w.sort_temp_bytes == radixSortTempBound(w.keys, w.sort_bits));
+        CHECK(w.bytes >= w.sort_temp_offset + w.sort_temp_bytes);
+        CHECK(w.bytes % kWorkspaceAlignment == 0);
+        CHECK(w.table.capacity >= 2 * w.keys);
+      }
+    }
+    // Monotone in the declared bound, and capped by N * reach.
+    CHECK(sparseRulebookWorkspace(1000, g, 2000).bytes > sparseRulebookWorkspace(1000, g, 1000).bytes);
+    CHECK(sparseRulebookWorkspace(1000, g, int64_t{1} << 40).bytes ==
+          sparseRulebookWorkspace(1000, g, 1000 * maxOutputsPerInput(g)).bytes);
+  }
+  // A pointwise rulebook is the identity map: no scratch.
+  const RulebookGeometry pw = makeGeometry(stridedAttrs({7, 9}, 1, 1));
+  CHECK(pw.pointwise);
+  CHECK(sparseRulebookWorkspace(1000, pw, 1000).bytes == 0);
+}
+
+TEST(sort_bits) {
+  // Unknown batch size: 31 batch bits + ceil(log2(prod(out_shape))).
+  RulebookGeometry g{};
+  g.ndim = 3;
+  g.out_shape[0] = 21, g.out_shape[1] = 800, g.out_shape[2] = 704;  // 11,827,200 sites: 24 bits
+  CHECK(sparseRulebookSortBits(g) == 55);
+  g.out_shape[0] = g.out_shape[1] = g.out_shape[2] = 1;
+  CHECK(sparseRulebookSortBits(g) == 31);
+  g.out_shape[0] = 4, g.out_shape[1] = 4, g.out_shape[2] = 4;  // 64 sites: exactly 6 bits
+  CHECK(sparseRulebookSortBits(g) == 37);
+  g.out_shape[0] = g.out_shape[1] = g.out_shape[2] = 1 << 20;  // 60 bits: capped at 64
+  CHECK(sparseRulebookSortBits(g) == 64);
+  // A known batch size B: ceil(log2(B)) batch bits.
+  g.out_shape[0] = 21, g.out_shape[1] = 800, g.out_shape[2] = 704;
+  g.batch_size = 1;
+  CHECK(sparseRulebookSortBits(g) == 24);
+  g.batch_size = 2;
+  CHECK(sparseRulebookSortBits(g) == 25);
+  g.batch_size = 5;
+  CHECK(sparseRulebookSortBits(g) == 27);
+  g.batch_size = 8;
+  CHECK(sparseRulebookSortBits(g) == 27);
+  // From the attributes: the batch size reaches the geometry.
+  SparseRulebookAttrs a = stridedAttrs({41, 1440, 1440}, 3, 2);
+  a.batch_size = 4;
+  CHECK(makeGeometry(a).batch_size == 4);
+}
+
+TEST(workspace_saturates_instead_of_wrapping) {
+  // Counts from TensorRT's int64 dims: no size may wrap around to something small.
+  constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+  RulebookGeometry g{};
+  g.kind = RulebookKind::kTransposed;
+  g.ndim = 3;
+  for (int d = 0; d < 3; ++d) {
+    g.in_shape[d] = g.out_shape[d] = 2147483647;
+    g.kernel[d] = 100;
+    g.stride[d] = g.dilation[d] = 1;
+  }
+  g.kernel_volume = 1000000;
+  CHECK(sparseRulebookSortBits(g) == 64);
+  const SparseRulebookWorkspace w = sparseRulebookWorkspace(kHuge, g, kHuge);
+  CHECK(w.bytes == SIZE_MAX && w.keys == kHuge);
 }
 
 TEST_MAIN()
