@@ -16,19 +16,6 @@ namespace K = sparsetrt::kernels;
 namespace {
 
 template <typename T>
-T fromHost(float v);
-template <>
-float fromHost<float>(float v) {
-  return v;
-}
-template <>
-__half fromHost<__half>(float v) {
-  return __float2half(v);
-}
-float toHost(float v) { return v; }
-float toHost(__half v) { return __half2float(v); }
-
-template <typename T>
 void segmentCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n, int64_t m, int64_t c,
                  int32_t reduction, bool nan) {
   std::uniform_int_distribution<int32_t> seg(-2, static_cast<int32_t>(m) + 1);  // some outside [0, M)
@@ -37,9 +24,9 @@ void segmentCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n,
   for (auto& s : segments) s = m > 0 && n % 7 == 3 ? 0 : seg(rng);  // n % 7 == 3: everything in one segment
   std::vector<T> x(n * c), init(m * c);
   std::vector<float> xf(n * c), initf(m * c);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = fromHost<T>(xf[i] = toHost(fromHost<T>(u(rng))));
-  for (std::size_t i = 0; i < init.size(); ++i) init[i] = fromHost<T>(initf[i] = toHost(fromHost<T>(u(rng))));
-  if (nan && n > 0) x[0] = fromHost<T>(xf[0] = std::nanf(""));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = fromF<T>(xf[i] = toF(fromF<T>(u(rng))));
+  for (std::size_t i = 0; i < init.size(); ++i) init[i] = fromF<T>(initf[i] = toF(fromF<T>(u(rng))));
+  if (nan && n > 0) x[0] = fromF<T>(xf[0] = std::nanf(""));
   std::vector<float> want(initf);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t s = segments[i];
@@ -62,7 +49,7 @@ void segmentCase(std::mt19937& rng, const char* name, DataType dtype, int64_t n,
   const auto got = d_out.get();
   int bad = 0;
   for (std::size_t i = 0; i < want.size(); ++i) {
-    const float w = toHost(fromHost<T>(want[i])), g = toHost(got[i]);
+    const float w = toF(fromF<T>(want[i])), g = toF(got[i]);
     const bool same = (std::isnan(w) && std::isnan(g)) || w == g;  // rounded once from the same fp32 sum
     bad += !same;
   }
