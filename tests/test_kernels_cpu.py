@@ -1,11 +1,11 @@
 """Our CUDA kernels, run on the CPU execution backend (``plugins/cpu_backend``), from the same sources.
 
-- ``test_kernels.cu`` (every kernel against brute-force CPU models: edge cases, odd channels, fp16 tensor
-  cores through the PTX interpreter, determinism, overflow contract, CUDA-graph capture) passes, in plain
-  order, with blocks and threads shuffled, and with the device reported as sm_75 (the fp16 conv's CUDA-core
-  path);
-- ``test_plugin_enqueue.cpp`` (every plugin's enqueue path against the kernels) passes where TensorRT's
-  headers are found;
+- ``test_kernels`` (each op's ``plugins/ops/<op>/<op>_kernels_test.cu`` and the tests across ops of
+  ``plugins/test/gpu``: every kernel against brute-force CPU models, edge cases, odd channels, fp16 tensor cores
+  through the PTX interpreter, determinism, overflow contract, CUDA-graph capture) passes, in plain order, with
+  blocks and threads shuffled, and with the device reported as sm_75 (the fp16 conv's CUDA-core path);
+- ``test_plugin_enqueue`` (each op's ``<op>_enqueue_test.cpp``: every plugin's enqueue path against the kernels)
+  passes where TensorRT's headers are found;
 - an AddressSanitizer build of the kernel tests passes;
 - deliberate mutations of the kernels (a removed barrier, an off-by-one, a wrong fragment index, a missing
   bounds check) are caught, so a passing run means something.

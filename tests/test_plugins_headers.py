@@ -1,7 +1,7 @@
 """The plugin layer compiles against every TensorRT version we deploy on: each header set named in
 ``SPARSETRT_TENSORRT_ROOTS`` (folders whose ``include/`` holds TensorRT's headers, separated by ``os.pathsep``;
-else ``TENSORRT_ROOT`` alone) compiles every plugin source, the plugin unit tests, the plugin GPU test and the C++
-deployment example, warnings as errors in our code.
+else ``TENSORRT_ROOT`` alone) compiles every plugin source, the plugin unit tests, the plugin GPU tests (each op's
+enqueue test) and the C++ deployment example, warnings as errors in our code.
 
 This is a compile check, not a build of the whole library: the CUDA kernels know nothing of TensorRT (their
 compilation is ``test_plugins_build.py``'s), so only the TensorRT-facing translation units depend on the headers.
@@ -32,6 +32,7 @@ SOURCES = sorted(
         PLUGINS / "ops" / "registry.cpp",
         PLUGINS / "test" / "test_plugins.cpp",
         PLUGINS / "test" / "gpu" / "test_plugin_enqueue.cpp",
+        *PLUGINS.glob("ops/*/*_enqueue_test.cpp"),
         ROOT / "examples" / "cpp_deploy" / "main.cpp",
     ]
 )

@@ -1,5 +1,6 @@
 // The check macros of the GPU tests: EXPECT counts a failed check and goes on (printf-style message);
-// CUDA_OK stops the test at the first CUDA error, which leaves nothing after it meaningful.
+// CUDA_OK stops the test at the first CUDA error, which leaves nothing after it meaningful. The counts are one
+// pair per executable (inline variables), whichever of its files (ops/<op>/*_test.*) the checks are in.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -7,8 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-static int failures = 0;
-static int checks = 0;
+inline int failures = 0;
+inline int checks = 0;
 #define EXPECT(cond, ...)                                         \
   do {                                                            \
     ++checks;                                                     \
