@@ -1,9 +1,9 @@
 // The TensorRT side of every sparsetrt plugin: what all IPluginV3 plugins and their creators share.
 //
 // A plugin here is validation, shape arithmetic, serialization and one call into the kernel library
-// (kernels/include/sparsetrt/kernels.h). PluginBase implements the IPluginV3 plumbing once (capabilities,
-// clone, names, serialization, shape checks at configure/shape-change time, the exception barrier);
-// each op's class in ops/<op>/<op>_plugin.h adds its shapes, types, workspace and enqueue.
+// (ops/<op>/<op>_kernels.h, conventions in kernels/include/sparsetrt/kernels.h). PluginBase implements the IPluginV3
+// plumbing once (capabilities, clone, names, serialization, shape checks at configure/shape-change time, the exception
+// barrier); each op's class in ops/<op>/<op>_plugin.h adds its shapes, types, workspace and enqueue.
 //
 // No exception crosses the TensorRT boundary: every TensorRT-facing method is noexcept and runs its
 // body through guard(), which logs the message (naming the op and ONNX node) and returns an error code.

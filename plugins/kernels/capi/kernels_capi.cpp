@@ -1,7 +1,8 @@
 // The shared part of the kernels' C ABI (sparsetrt/kernels_capi.h): version, backend, errors, device, memory,
 // timers, and what every op's entry points use (capi_common.h). Each op's entry points are in its folder
 // (ops/<op>/<op>_capi.cpp: validation with the plugins' own attribute rules, workspace allocation, one call into
-// kernels.h, a synchronization that reports the op's errors), globbed into the same libraries: this file names no op.
+// <op>_kernels.h, a synchronization that reports the op's errors), globbed into the same libraries: this file names no
+// op.
 #include "sparsetrt/kernels_capi.h"
 
 #include <cuda_runtime_api.h>

@@ -8,12 +8,12 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/conv_plan/conv_plan_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;
 
-// ConvPlan: plan [K + 1 + ceil(K/32), M] of neighbors [K, M] (sparsetrt/kernels.h).
+// ConvPlan: plan [K + 1 + ceil(K/32), M] of neighbors [K, M] (conv_plan_kernels.h).
 extern "C" SPT_API int spt_conv_plan(const int32_t* neighbors, int64_t kernel_volume, int64_t m, int32_t* plan) {
   return guarded("ConvPlan", [&] {
     const std::size_t bytes = kernels::convPlanWorkspaceSize(m, kernel_volume);

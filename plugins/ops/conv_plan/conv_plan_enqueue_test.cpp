@@ -2,6 +2,7 @@
 // (enqueue_test.h).
 #include "enqueue_test.h"
 #include "ops/conv_plan/conv_plan_host.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

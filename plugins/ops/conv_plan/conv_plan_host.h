@@ -19,7 +19,7 @@ namespace sparsetrt {
 // [K + 1 + ceil(K/32), M] (a ConvPlan of neighbors [K, M]; K must be at most kConvPlanMaxOffsets)
 Dims convPlanOutput(const std::string& node, const Dims& neighbors);
 
-// ConvPlan (kernels.h): its output has convPlanRows(K) = K + 1 + ceil(K / 32) rows of M int32 (the permuted
+// ConvPlan (conv_plan_kernels.h): its output has convPlanRows(K) = K + 1 + ceil(K / 32) rows of M int32 (the permuted
 // map, the permutation, the column masks). Columns are reordered within windows of kConvPlanWindow, for
 // kernel volumes up to kConvPlanMaxOffsets. Its workspace: the column masks in map order (ceil(K/32) x M words).
 constexpr int64_t kConvPlanWindow = 4096;

@@ -1,6 +1,6 @@
 // ConvPlan on the GPU: group the columns of a neighbour map by the offsets they use, so that the tensor-core
 // conv's 64-column tiles need few offsets (sparse_conv_kernels.cu). The layout and contract are in
-// sparsetrt/kernels.h; the CPU reference (exporter/backend/plan.py) computes the same bits.
+// conv_plan_kernels.h; the CPU reference (exporter/backend/plan.py) computes the same bits.
 //
 // One block per window of kConvPlanWindow (4096) consecutive columns, which it reorders among themselves:
 //  1. each column's offset mask (ceil(K/32) words, to the workspace) and each offset's entry count in the
@@ -20,7 +20,7 @@
 
 #include "device_common.cuh"
 #include "ops/conv_plan/conv_plan_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "kernel_test.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 #include "ops/conv_plan/conv_plan_kernels_test.h"
-#include "sparsetrt/kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;

@@ -9,9 +9,9 @@
 
 #include "kernel_test.h"
 #include "ops/conv_plan/conv_plan_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 
-// ConvPlan's CPU model (written from its contract in kernels.h, independently of the kernel): per window of
+// ConvPlan's CPU model (written from its contract in conv_plan_kernels.h, independently of the kernel): per window of
 // sparsetrt::kConvPlanWindow columns, rank the offsets by their entry count in the window (fewest first, ties by k),
 // key each column by the Gray-code rank of its mask restricted to the min(K, 32) rarest offsets (the rarest the most
 // significant bit), and sort the window's columns stably by key.

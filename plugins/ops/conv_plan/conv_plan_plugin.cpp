@@ -1,7 +1,7 @@
 #include "conv_plan_plugin.h"
 
+#include "ops/conv_plan/conv_plan_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

@@ -8,7 +8,7 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/densify/densify_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/densify/densify_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

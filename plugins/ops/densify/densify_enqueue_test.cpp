@@ -1,5 +1,6 @@
 // Densify's plugin, driven as TensorRT drives it, against its kernel (enqueue_test.h).
 #include "enqueue_test.h"
+#include "ops/densify/densify_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

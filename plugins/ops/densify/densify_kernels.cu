@@ -1,7 +1,7 @@
 // Densify on the GPU: a stream-ordered memset of the dense [B, C, *spatial] output, then a scatter of the
 // features to their sites.
 #include "device_common.cuh"
-#include "sparsetrt/kernels.h"
+#include "ops/densify/densify_kernels.h"
 
 namespace sparsetrt {
 namespace kernels {

@@ -6,7 +6,7 @@
 
 #include "kernel_test.h"
 #include "ops/densify/densify_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/densify/densify_kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;

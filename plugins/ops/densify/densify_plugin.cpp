@@ -1,7 +1,7 @@
 #include "densify_plugin.h"
 
+#include "ops/densify/densify_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

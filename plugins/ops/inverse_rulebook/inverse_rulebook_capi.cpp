@@ -8,7 +8,7 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/inverse_rulebook/inverse_rulebook_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/inverse_rulebook/inverse_rulebook_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

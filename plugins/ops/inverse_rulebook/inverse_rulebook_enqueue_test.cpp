@@ -1,6 +1,7 @@
 // InverseRulebook's plugin, driven as TensorRT drives it, against its kernel on the scene's strided rulebook
 // (enqueue_test.h).
 #include "enqueue_test.h"
+#include "ops/inverse_rulebook/inverse_rulebook_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

@@ -1,7 +1,7 @@
 // InverseRulebook on the GPU: the transpose of a regular neighbour map, inverse[k, neighbors[k, m]] = m.
 // One writer per entry (a regular map sends each input to at most one output per offset): no atomics.
 #include "device_common.cuh"
-#include "sparsetrt/kernels.h"
+#include "ops/inverse_rulebook/inverse_rulebook_kernels.h"
 
 namespace sparsetrt {
 namespace kernels {

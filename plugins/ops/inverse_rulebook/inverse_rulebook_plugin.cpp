@@ -1,7 +1,7 @@
 #include "inverse_rulebook_plugin.h"
 
+#include "ops/inverse_rulebook/inverse_rulebook_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

@@ -8,7 +8,7 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/mask_rows/mask_rows_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/mask_rows/mask_rows_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

@@ -1,5 +1,6 @@
 // MaskRows' plugin, driven as TensorRT drives it, against its kernel (enqueue_test.h).
 #include "enqueue_test.h"
+#include "ops/mask_rows/mask_rows_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

@@ -1,13 +1,13 @@
 // MaskRows on the GPU: the positions of a mask's nonzero entries, in ascending order (what x[mask] keeps). The
 // kept positions are counted (integer atomics: exact) and put in order by a radix sort, so the result never
-// depends on thread order (README.md; the API contract is in kernels.h).
+// depends on thread order (README.md; the API contract is in mask_rows_kernels.h).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>
 
 #include "device_common.cuh"
 #include "ops/mask_rows/mask_rows_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/mask_rows/mask_rows_kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

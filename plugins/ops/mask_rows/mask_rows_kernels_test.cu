@@ -6,7 +6,7 @@
 
 #include "kernel_test.h"
 #include "ops/mask_rows/mask_rows_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/mask_rows/mask_rows_kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;

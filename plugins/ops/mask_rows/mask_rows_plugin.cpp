@@ -1,7 +1,7 @@
 #include "mask_rows_plugin.h"
 
+#include "ops/mask_rows/mask_rows_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

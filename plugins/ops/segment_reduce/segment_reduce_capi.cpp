@@ -8,7 +8,7 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/segment_reduce/segment_reduce_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/segment_reduce/segment_reduce_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

@@ -5,6 +5,8 @@
 
 #include "enqueue_test.h"
 #include "ops/segment_reduce/segment_reduce_host.h"
+#include "ops/segment_reduce/segment_reduce_kernels.h"
+#include "ops/unique_sites/unique_sites_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

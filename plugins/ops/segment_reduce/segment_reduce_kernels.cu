@@ -1,13 +1,13 @@
 // SegmentReduce on the GPU: rows combined by the output row each names (torch's index_add_ / scatter_reduce amax
 // with include_self), grouped by a radix sort instead of atomics so results are deterministic (README.md; the
-// API contract is in kernels.h).
+// API contract is in segment_reduce_kernels.h).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>
 
 #include "device_common.cuh"
 #include "ops/segment_reduce/segment_reduce_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/segment_reduce/segment_reduce_kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

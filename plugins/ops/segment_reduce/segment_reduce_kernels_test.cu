@@ -8,7 +8,7 @@
 
 #include "kernel_test.h"
 #include "ops/segment_reduce/segment_reduce_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/segment_reduce/segment_reduce_kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;

@@ -1,7 +1,7 @@
 #include "segment_reduce_plugin.h"
 
+#include "ops/segment_reduce/segment_reduce_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

@@ -8,7 +8,7 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/sparse_conv/sparse_conv_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/sparse_conv/sparse_conv_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

@@ -9,7 +9,9 @@
 
 #include "enqueue_test.h"
 #include "ops/conv_plan/conv_plan_host.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 #include "ops/sparse_conv/sparse_conv_host.h"
+#include "ops/sparse_conv/sparse_conv_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

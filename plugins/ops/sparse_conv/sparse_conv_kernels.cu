@@ -25,7 +25,7 @@
 #include <climits>
 
 #include "device_common.cuh"
-#include "sparsetrt/kernels.h"
+#include "ops/sparse_conv/sparse_conv_kernels.h"
 
 namespace sparsetrt {
 namespace kernels {

@@ -11,9 +11,10 @@
 #include <vector>
 
 #include "kernel_test.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 #include "ops/conv_plan/conv_plan_kernels_test.h"
 #include "ops/sparse_conv/sparse_conv_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/sparse_conv/sparse_conv_kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;

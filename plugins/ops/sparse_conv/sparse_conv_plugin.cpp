@@ -2,8 +2,8 @@
 
 #include <cstring>
 
+#include "ops/sparse_conv/sparse_conv_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

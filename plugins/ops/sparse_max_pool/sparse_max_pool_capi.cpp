@@ -8,7 +8,7 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/sparse_max_pool/sparse_max_pool_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/sparse_max_pool/sparse_max_pool_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

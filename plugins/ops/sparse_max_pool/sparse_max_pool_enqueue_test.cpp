@@ -1,6 +1,7 @@
 // SparseMaxPool's plugin, driven as TensorRT drives it, against its kernel over the scene's strided rulebook
 // (enqueue_test.h).
 #include "enqueue_test.h"
+#include "ops/sparse_max_pool/sparse_max_pool_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

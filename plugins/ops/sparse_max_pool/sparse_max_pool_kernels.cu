@@ -1,6 +1,6 @@
 // SparseMaxPool on the GPU: the max over each output site's active inputs through a neighbour map.
 #include "device_common.cuh"
-#include "sparsetrt/kernels.h"
+#include "ops/sparse_max_pool/sparse_max_pool_kernels.h"
 
 namespace sparsetrt {
 namespace kernels {

@@ -8,7 +8,7 @@
 
 #include "kernel_test.h"
 #include "ops/sparse_max_pool/sparse_max_pool_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/sparse_max_pool/sparse_max_pool_kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;

@@ -1,7 +1,7 @@
 #include "sparse_max_pool_plugin.h"
 
+#include "ops/sparse_max_pool/sparse_max_pool_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

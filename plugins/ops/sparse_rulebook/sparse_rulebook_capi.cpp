@@ -10,8 +10,8 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/sparse_rulebook/sparse_rulebook_host.h"
+#include "ops/sparse_rulebook/sparse_rulebook_kernels.h"
 #include "sparsetrt/geometry.h"
-#include "sparsetrt/kernels.h"
 #include "sparsetrt/shapes.h"
 
 using namespace sparsetrt;

@@ -44,7 +44,7 @@ std::vector<Dims> sparseRulebookOutputs(const std::string& node, const SparseRul
 //   keys = max(1, min(num_in * maxOutputsPerInput(g), out_capacity)),
 // out_capacity being the bound on M declared to TensorRT (often far below N * maxOutputsPerInput once the
 // grid caps it). When the layer creates more than out_capacity sites the kernels detect it (see
-// sparsetrt/kernels.h) instead of needing room for them. Pure arithmetic: TensorRT-RTX builds engines (and
+// sparse_rulebook_kernels.h) instead of needing room for them. Pure arithmetic: TensorRT-RTX builds engines (and
 // asks for workspace sizes) on machines without a GPU.
 struct SparseRulebookWorkspace {
   int64_t keys = 0;                    // entries of each key buffer and of the sort

@@ -1,7 +1,7 @@
 // SparseRulebook on the GPU (regular and transposed): every (input, offset) pair inserts the output
 // site it reaches into a hash table; the distinct sites are radix-sorted so rows come out ordered by
 // (batch, *coords) whatever the thread order; a last pass writes the neighbour map. Semantics are those of
-// the CPU reference (exporter/backend/rulebook.py); the API contract is in sparsetrt/kernels.h.
+// the CPU reference (exporter/backend/rulebook.py); the API contract is in sparse_rulebook_kernels.h.
 //
 // Everything is sized for keys = min(N * maxOutputsPerInput, out_capacity) (sparsetrt/workspace.h), not for
 // the number of (input, offset) pairs: the table may fill up when a layer overflows its declared bound, which
@@ -12,7 +12,7 @@
 
 #include "device_common.cuh"
 #include "ops/sparse_rulebook/sparse_rulebook_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/sparse_rulebook/sparse_rulebook_kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {
@@ -99,7 +99,7 @@ __global__ void insertOutputsKernel(const int32_t* __restrict__ indices, int64_t
   }
 }
 
-// The overflow contract (sparsetrt/kernels.h): num_out = M, or 0 with overflow = the count found (exact unless
+// The overflow contract (sparse_rulebook_kernels.h): num_out = M, or 0 with overflow = the count found (exact unless
 // the table filled up, then a lower bound that is still > out_capacity).
 __global__ void finalizeCountKernel(const unsigned long long* __restrict__ counters, int64_t out_capacity,
                                     int32_t* __restrict__ num_out, int32_t* __restrict__ overflow) {

@@ -14,8 +14,9 @@
 
 #include "kernel_test.h"
 #include "ops/inverse_rulebook/inverse_rulebook_host.h"
+#include "ops/inverse_rulebook/inverse_rulebook_kernels.h"
+#include "ops/sparse_rulebook/sparse_rulebook_kernels.h"
 #include "ops/sparse_rulebook/sparse_rulebook_kernels_test.h"
-#include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 
 using namespace sparsetrt;

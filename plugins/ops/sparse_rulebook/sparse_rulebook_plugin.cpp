@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "ops/sparse_rulebook/sparse_rulebook_kernels.h"
 #include "overflow_guard.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

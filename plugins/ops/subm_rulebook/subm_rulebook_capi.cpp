@@ -8,8 +8,8 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/subm_rulebook/subm_rulebook_host.h"
+#include "ops/subm_rulebook/subm_rulebook_kernels.h"
 #include "sparsetrt/geometry.h"
-#include "sparsetrt/kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

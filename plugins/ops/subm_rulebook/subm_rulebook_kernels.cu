@@ -1,5 +1,5 @@
 // SubmRulebook on the GPU: a hash table over the N input sites, then lookups per (offset, site). Semantics are
-// those of the CPU reference (exporter/backend/rulebook.py); the API contract is in sparsetrt/kernels.h.
+// those of the CPU reference (exporter/backend/rulebook.py); the API contract is in subm_rulebook_kernels.h.
 //
 // A kernel of odd size in every dim is symmetric about its centre c = (K - 1) / 2: if site n reads site f
 // through offset k, f reads n through offset K - 1 - k. So only the offsets below the centre are looked up,
@@ -9,7 +9,7 @@
 
 #include "device_common.cuh"
 #include "ops/subm_rulebook/subm_rulebook_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/subm_rulebook/subm_rulebook_kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "kernel_test.h"
+#include "ops/subm_rulebook/subm_rulebook_kernels.h"
 #include "ops/subm_rulebook/subm_rulebook_kernels_test.h"
-#include "sparsetrt/kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;

@@ -1,7 +1,7 @@
 #include "subm_rulebook_plugin.h"
 
+#include "ops/subm_rulebook/subm_rulebook_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

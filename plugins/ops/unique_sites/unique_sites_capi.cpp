@@ -8,7 +8,7 @@
 
 #include "kernels/capi/capi_common.h"
 #include "ops/unique_sites/unique_sites_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/unique_sites/unique_sites_kernels.h"
 
 using namespace sparsetrt;
 using namespace sparsetrt::capi;

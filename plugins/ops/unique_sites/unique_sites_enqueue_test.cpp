@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "enqueue_test.h"
+#include "ops/unique_sites/unique_sites_kernels.h"
 
 using namespace sparsetrt_enqueue_test;
 

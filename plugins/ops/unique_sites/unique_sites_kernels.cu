@@ -1,13 +1,14 @@
 // UniqueSites on the GPU: the distinct rows of an int32 [N, K] tensor, sorted lexicographically, with inverse and
 // counts, as torch.unique(dim=0, return_inverse=True, return_counts=True). Everything is a radix sort or has one
-// writer per entry, so results do not depend on thread order (README.md; the API contract is in kernels.h).
+// writer per entry, so results do not depend on thread order (README.md; the API contract is in
+// unique_sites_kernels.h).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>
 
 #include "device_common.cuh"
 #include "ops/unique_sites/unique_sites_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/unique_sites/unique_sites_kernels.h"
 #include "sparsetrt/workspace.h"
 
 namespace sparsetrt {

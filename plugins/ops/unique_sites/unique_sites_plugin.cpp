@@ -1,7 +1,7 @@
 #include "unique_sites_plugin.h"
 
+#include "ops/unique_sites/unique_sites_kernels.h"
 #include "plugin/op_plugin_helpers.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt {
 namespace plugin {

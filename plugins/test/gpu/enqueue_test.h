@@ -20,9 +20,10 @@
 
 #include "gpu_check.h"
 #include "ops/sparse_rulebook/sparse_rulebook_host.h"
+#include "ops/sparse_rulebook/sparse_rulebook_kernels.h"
 #include "ops/subm_rulebook/subm_rulebook_host.h"
+#include "ops/subm_rulebook/subm_rulebook_kernels.h"
 #include "plugin_test_util.h"
-#include "sparsetrt/kernels.h"
 
 namespace sparsetrt_enqueue_test {
 

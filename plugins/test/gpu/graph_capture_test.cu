@@ -9,16 +9,25 @@
 
 #include "kernel_test.h"
 #include "ops/conv_plan/conv_plan_host.h"
+#include "ops/conv_plan/conv_plan_kernels.h"
 #include "ops/densify/densify_host.h"
+#include "ops/densify/densify_kernels.h"
 #include "ops/inverse_rulebook/inverse_rulebook_host.h"
+#include "ops/inverse_rulebook/inverse_rulebook_kernels.h"
 #include "ops/mask_rows/mask_rows_host.h"
+#include "ops/mask_rows/mask_rows_kernels.h"
 #include "ops/segment_reduce/segment_reduce_host.h"
+#include "ops/segment_reduce/segment_reduce_kernels.h"
 #include "ops/sparse_conv/sparse_conv_host.h"
+#include "ops/sparse_conv/sparse_conv_kernels.h"
 #include "ops/sparse_max_pool/sparse_max_pool_host.h"
+#include "ops/sparse_max_pool/sparse_max_pool_kernels.h"
+#include "ops/sparse_rulebook/sparse_rulebook_kernels.h"
 #include "ops/sparse_rulebook/sparse_rulebook_kernels_test.h"
+#include "ops/subm_rulebook/subm_rulebook_kernels.h"
 #include "ops/subm_rulebook/subm_rulebook_kernels_test.h"
 #include "ops/unique_sites/unique_sites_host.h"
-#include "sparsetrt/kernels.h"
+#include "ops/unique_sites/unique_sites_kernels.h"
 
 using namespace sparsetrt;
 namespace K = sparsetrt::kernels;
