@@ -113,6 +113,9 @@ def test_site_idioms_through_the_kernels(library: KernelLibrary, gen, name: str)
         ref, got = reference.run(None, feed), kernels.run(None, feed)
         for r, g in zip(ref, got, strict=True):  # same backend row order: compare as they are
             np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+        # Each node's kernel time is its own: inside its wall time (it once ran from the previous op's start).
+        for node, device_ms in kernels.last_device_ms.items():
+            assert 0 <= device_ms <= kernels.last_times_ms[node], (node, device_ms, kernels.last_times_ms[node])
 
 
 def test_kernel_errors_name_the_node(library: KernelLibrary) -> None:

@@ -18,7 +18,8 @@ extern "C" SPT_API int spt_mask_rows(const int32_t* mask, int64_t n, int32_t* ro
   return guarded("MaskRows", [&] {
     const std::size_t bytes = kernels::maskRowsWorkspaceSize(n);
     Scratch ws(bytes), count(sizeof(int32_t));
-    cudaError_t err = kernels::maskRows(mask, n, rows, static_cast<int32_t*>(count.p), ws.p, bytes, nullptr);
+    opStart();
+    cudaError_t err = finish(kernels::maskRows(mask, n, rows, static_cast<int32_t*>(count.p), ws.p, bytes, nullptr));
     int32_t m = 0;
     if (err == cudaSuccess) err = cudaMemcpy(&m, count.p, sizeof m, cudaMemcpyDeviceToHost);
     if (err == cudaSuccess) *num_out_host = m;

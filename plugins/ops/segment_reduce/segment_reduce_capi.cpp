@@ -21,6 +21,7 @@ extern "C" SPT_API int spt_segment_reduce(int32_t dtype, const void* features, c
     validate("SegmentReduce", a);
     const std::size_t bytes = kernels::segmentReduceWorkspaceSize(n);
     Scratch ws(bytes);
+    opStart();
     return finish(kernels::segmentReduce(static_cast<DataType>(dtype), features, segments, n, channels, init, m,
                                          static_cast<Reduction>(reduction), out, ws.p, bytes, nullptr));
   });

@@ -19,8 +19,9 @@ extern "C" SPT_API int spt_unique_sites(const int32_t* indices, int64_t n, int64
   return guarded("UniqueSites", [&] {
     const std::size_t bytes = kernels::uniqueSitesWorkspaceSize(n);
     Scratch ws(bytes), count(sizeof(int32_t));
-    cudaError_t err = kernels::uniqueSites(indices, n, k, unique, inverse, counts, static_cast<int32_t*>(count.p), ws.p,
-                                           bytes, nullptr);
+    opStart();
+    cudaError_t err = finish(kernels::uniqueSites(indices, n, k, unique, inverse, counts,
+                                                  static_cast<int32_t*>(count.p), ws.p, bytes, nullptr));
     int32_t m = 0;
     if (err == cudaSuccess) err = cudaMemcpy(&m, count.p, sizeof m, cudaMemcpyDeviceToHost);
     if (err == cudaSuccess) *num_out_host = m;
