@@ -78,9 +78,10 @@ def _layer_name(conv: onnx.NodeProto) -> str:
 def count_frame(proto: onnx.ModelProto, coords: np.ndarray, sms: int) -> tuple[dict, dict]:
     """Per layer {before, after} conv work and per rulebook node {before, after} rulebook work, for one frame."""
     from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
+    from sparsetrt.exporter.backend.rulebook import submanifold_map
     from sparsetrt.exporter.schema import DOMAIN
     from sparsetrt.runtime import kernel_work as kw
-    from sparsetrt.runtime.ops import conv_plan, sparse_rulebook, subm_rulebook
+    from sparsetrt.runtime.ops import conv_plan, sparse_rulebook
 
     values: dict[str, np.ndarray] = {INPUTS[1]: coords}
     weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
@@ -94,7 +95,7 @@ def count_frame(proto: onnx.ModelProto, coords: np.ndarray, sms: int) -> tuple[d
         t = {name: torch.from_numpy(values[name]) for name in node.input if name in values}
         if node.op_type == "SubmRulebook":
             idx = values[node.input[0]]
-            nb = subm_rulebook.build(t[node.input[0]], a)
+            nb = submanifold_map(t[node.input[0]], a["spatial_shape"], a["kernel_size"], a["dilation"])
             values[node.output[0]] = nb.numpy()
             n_in_of[node.output[0]] = len(idx)
             shape = tuple(a["spatial_shape"])

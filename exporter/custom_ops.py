@@ -44,12 +44,6 @@ def apply_activation(x: torch.Tensor, activation: str | None, alpha: float) -> t
     raise ValueError(f"unknown activation {activation!r}")
 
 
-def batch_extent(indices: torch.Tensor) -> int:
-    # A rulebook only needs the batch extent to size its int64 keys, and the data gives it (the
-    # SubmRulebook node carries no batch size: its sites are its input's).
-    return int(indices[:, 0].max()) + 1 if indices.shape[0] else 1
-
-
 def site_count(ctx: torch._library.fake_impl.FakeImplCtx) -> torch.SymInt:
     """A fresh unbacked size for a data-dependent site count.
 

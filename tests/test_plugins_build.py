@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from plugins_build import PluginsBuild, run
 
-from sparsetrt.exporter.schema import load
-from sparsetrt.exporter.schema.docs import plugin_folder
+from sparsetrt.exporter.schema import load, snake_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
@@ -50,7 +49,7 @@ def test_host_unit_tests_pass(build_dir: Path) -> None:
     assert result.returncode == 0, f"ctest failed:\n{result.stdout}\n{result.stderr}"
     # One host test per op (ops/<op>/<op>_test.cpp, found by CMake with no line per op) and the shared ones.
     ops = sorted(p.parent.name for p in PLUGINS.glob("ops/*/*_test.cpp") if p.name == f"{p.parent.name}_test.cpp")
-    assert ops == sorted(plugin_folder(op) for op in load().ops), f"an op without its host test: {ops}"
+    assert ops == sorted(snake_name(op) for op in load().ops), f"an op without its host test: {ops}"
     for name in [*ops, "workspace_arithmetic", "node_check"]:
         assert f" {name} " in result.stdout, f"CTest did not run {name}:\n{result.stdout}"
 

@@ -115,6 +115,16 @@ class Rulebook:
         )
 
 
+def submanifold_map(
+    indices: torch.Tensor, spatial_shape: Sequence[int], kernel_size: Sequence[int], dilation: Sequence[int]
+) -> torch.Tensor:
+    """SubmRulebook on bare tensors (the export's custom op, the reference runtime): the map ``[K, N]`` of the sites
+    ``indices``. Its keys only need the batch extent, and the data gives it: the node carries no batch size."""
+    geometry = ConvGeometry.make(ConvKind.SUBMANIFOLD, len(spatial_shape), kernel_size, 1, 0, dilation)
+    batch_extent = int(indices[:, 0].max()) + 1 if indices.shape[0] else 1
+    return build_rulebook(indices, spatial_shape, batch_extent, geometry).neighbors
+
+
 def invert_map(neighbors: torch.Tensor, num_in: int) -> torch.Tensor:
     """``inv[k, n] = m`` where ``neighbors[k, m] = n``: a regular conv's map run backwards, ``[K, num_in]``.
 

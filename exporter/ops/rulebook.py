@@ -12,8 +12,8 @@ import math
 import torch
 
 from ..backend.geometry import ConvGeometry, ConvKind
-from ..backend.rulebook import Rulebook, build_rulebook, invert_map
-from ..custom_ops import NAMESPACE, batch_extent, site_count
+from ..backend.rulebook import Rulebook, build_rulebook, invert_map, submanifold_map
+from ..custom_ops import NAMESPACE, site_count
 from .context import export_options, is_exporting
 
 
@@ -70,8 +70,7 @@ def inverse_rulebook(regular: Rulebook) -> Rulebook:
 def _subm_rulebook_op(
     indices: torch.Tensor, spatial_shape: list[int], kernel_size: list[int], dilation: list[int]
 ) -> torch.Tensor:
-    geometry = ConvGeometry.make(ConvKind.SUBMANIFOLD, len(spatial_shape), kernel_size, 1, 0, dilation)
-    return build_rulebook(indices, spatial_shape, batch_extent(indices), geometry).neighbors
+    return submanifold_map(indices, spatial_shape, kernel_size, dilation)
 
 
 @_subm_rulebook_op.register_fake

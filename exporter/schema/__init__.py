@@ -219,8 +219,9 @@ def node_version(op_name: str, attrs: dict[str, Any]) -> int:
 
 
 def snake_name(op_name: str) -> str:
-    """An op's name in Python's convention (``SparseMaxPool`` -> ``sparse_max_pool``): its custom op's name
-    (``torch.ops.sparsetrt.sparse_max_pool``) and its runtime module's (``runtime/ops/sparse_max_pool.py``)."""
+    """An op's name in snake case (``SparseMaxPool`` -> ``sparse_max_pool``): its plugin folder
+    (``plugins/ops/sparse_max_pool/``), its custom op (``torch.ops.sparsetrt.sparse_max_pool``) and its runtime
+    module (``runtime/ops/sparse_max_pool.py``)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", op_name).lower()
 
 

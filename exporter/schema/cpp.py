@@ -26,8 +26,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import Attr, OpDef, Rule, Schema, load
-from .docs import plugin_folder
+from . import Attr, OpDef, Rule, Schema, load, snake_name
 
 HEADER = "plugins/common/include/sparsetrt/op_rules.h"
 FIELDS_HEADER = "plugins/common/include/sparsetrt/op_fields.h"
@@ -344,7 +343,7 @@ def render_fields(schema: Schema | None = None) -> str:
 
 # --------------------------------------------------------------------------------------- <op>_attributes.h
 def attributes_header(op: str) -> str:
-    return f"plugins/ops/{plugin_folder(op)}/{plugin_folder(op)}_attributes.h"
+    return f"plugins/ops/{snake_name(op)}/{snake_name(op)}_attributes.h"
 
 
 def _default(a: Attr) -> str:
@@ -429,7 +428,7 @@ def check_function(op: str) -> str:
 def render_op_table(schema: Schema | None = None) -> str:
     """``plugins/ops/op_table.h``."""
     schema = schema or load()
-    includes = sorted(f'#include "ops/{plugin_folder(n)}/{plugin_folder(n)}_host.h"' for n in schema.ops)
+    includes = sorted(f'#include "ops/{snake_name(n)}/{snake_name(n)}_host.h"' for n in schema.ops)
     round_trips: list[str] = []
     entries: list[str] = []
     for op in schema.ops.values():

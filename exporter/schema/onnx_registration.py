@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 from onnx.defs import OpSchema
 
 from . import DOMAIN, OpDef, load, lookup_attributes
+from .rules import dim_value
 
 _ATTR_TYPES = {
     "int": OpSchema.AttrType.INT,
@@ -57,21 +58,7 @@ def _known(expression: str, bound: dict[str, Dim]) -> Dim:
     as bound (a number or an input's symbolic dim), an expression only when all its symbols are numbers."""
     if expression in bound:
         return bound[expression]
-    total = 0
-    for term in expression.split("+"):
-        if term.isdigit():
-            total += int(term)
-        elif term.startswith("ceil(") and term.endswith(")"):
-            symbol, divisor = term[5:-1].split("/")
-            value = bound.get(symbol)
-            if not isinstance(value, int):
-                return None
-            total += -(-value // int(divisor))
-        elif isinstance(bound.get(term), int):
-            total += bound[term]
-        else:
-            return None
-    return total
+    return dim_value(expression, {s: v for s, v in bound.items() if isinstance(v, int)})
 
 
 def shape_function(definition: OpDef) -> Callable:

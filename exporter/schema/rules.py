@@ -253,7 +253,8 @@ def check_input_shapes(
                 bound.setdefault(symbol, (got, param.name))
     for name, i, symbol, got in alternatives:
         options = symbol.split("|")
-        values = [_dim_value(o, bound) for o in options]
+        sizes = {s: size for s, (size, _) in bound.items()}
+        values = [dim_value(o, sizes) for o in options]
         if any(v is None for v in values):
             continue  # a symbol it uses is not known yet
         if got not in values:
@@ -263,20 +264,20 @@ def check_input_shapes(
             raise ModelError(f"{where}, input '{name}': dim {i} must be {shown} ({source}), got {got}")
 
 
-def _dim_value(expression: str, bound: Mapping[str, tuple[int, str]]) -> int | None:
+def dim_value(expression: str, sizes: Mapping[str, int]) -> int | None:
     """A dim expression of the schema (terms joined by "+": an integer, a symbol, or ceil(SYMBOL/INTEGER)) with
-    the bound symbols' sizes; None if a symbol is not bound."""
+    the symbols' sizes; None if a symbol has none."""
     total = 0
     for term in expression.split("+"):
         if term.isdigit():
             total += int(term)
         elif term.startswith("ceil(") and term.endswith(")"):
             symbol, divisor = term[5:-1].split("/")
-            if symbol not in bound:
+            if symbol not in sizes:
                 return None
-            total += -(-bound[symbol][0] // int(divisor))
-        elif term in bound:
-            total += bound[term][0]
+            total += -(-sizes[symbol] // int(divisor))
+        elif term in sizes:
+            total += sizes[term]
         else:
             return None
     return total

@@ -54,11 +54,6 @@ class KernelCall:
         return self.dev(self.node.input[i]) if present else None
 
 
-def batch_extent(indices: torch.Tensor) -> int:
-    # Rulebooks only need the batch extent to size their int64 keys; the data gives it.
-    return int(indices[:, 0].max()) + 1 if indices.shape[0] else 1
-
-
 def check_map(where: str, neighbors: torch.Tensor, rows: int, source: str) -> None:
     """A neighbour map may only hold -1 or rows of its source; anything else would be read out of bounds."""
     if neighbors.numel() == 0:

@@ -7,21 +7,15 @@ import ctypes
 import numpy as np
 import torch
 
-from sparsetrt.exporter.backend.geometry import ConvGeometry, ConvKind
-from sparsetrt.exporter.backend.rulebook import build_rulebook
+from sparsetrt.exporter.backend.rulebook import submanifold_map
 
 from ..kernel_library import c_ints
-from .common import KernelCall, ReferenceCall, batch_extent
-
-
-def build(indices: torch.Tensor, attrs: dict) -> torch.Tensor:
-    ndim = len(attrs["spatial_shape"])
-    geo = ConvGeometry.make(ConvKind.SUBMANIFOLD, ndim, attrs["kernel_size"], 1, 0, attrs["dilation"])
-    return build_rulebook(indices, attrs["spatial_shape"], batch_extent(indices), geo).neighbors
+from .common import KernelCall, ReferenceCall
 
 
 def reference(call: ReferenceCall) -> list[torch.Tensor]:
-    return [build(call.inputs[0], call.attrs)]
+    a = call.attrs
+    return [submanifold_map(call.inputs[0], a["spatial_shape"], a["kernel_size"], a["dilation"])]
 
 
 def kernels(call: KernelCall) -> list:
