@@ -47,6 +47,13 @@ def decode(keys: torch.Tensor, batch_size: int, spatial_shape: Sequence[int]) ->
     return torch.stack(cols[::-1], dim=1).to(torch.int32)
 
 
+def outside_grid(indices: torch.Tensor, batch_size: int, spatial_shape: Sequence[int]) -> torch.Tensor:
+    """Which rows of ``indices [N, 1 + D]`` lie outside batch_size x spatial_shape (bool [N])."""
+    limits = torch.tensor([batch_size, *spatial_shape], dtype=torch.int64, device=indices.device)
+    idx = indices.to(torch.int64)
+    return ((idx < 0) | (idx >= limits)).any(dim=1)
+
+
 def _fmt_site(row: torch.Tensor) -> str:
     return "(" + ", ".join(str(int(v)) for v in row.tolist()) + ")"
 
@@ -68,9 +75,7 @@ def check_indices(indices: torch.Tensor, spatial_shape: Sequence[int], batch_siz
         raise ValueError(f"indices must be an integer tensor (int32), got {indices.dtype}")
     if indices.shape[0] == 0:
         return
-    limits = torch.tensor([batch_size, *spatial_shape], dtype=torch.int64, device=indices.device)
-    idx = indices.to(torch.int64)
-    bad = ((idx < 0) | (idx >= limits)).any(dim=1)
+    bad = outside_grid(indices, batch_size, spatial_shape)
     if bool(bad.any()):
         row = int(bad.nonzero()[0, 0])
         raise ValueError(
@@ -79,7 +84,7 @@ def check_indices(indices: torch.Tensor, spatial_shape: Sequence[int], batch_siz
             "satisfy 0 <= batch < batch_size and 0 <= coord[d] < spatial_shape[d] -- crop or drop those "
             "points before voxelization"
         )
-    keys = encode(idx, batch_size, spatial_shape)
+    keys = encode(indices, batch_size, spatial_shape)
     sorted_keys, order = torch.sort(keys, stable=True)
     dup = sorted_keys[1:] == sorted_keys[:-1]
     if bool(dup.any()):

@@ -11,6 +11,7 @@ import torch
 
 from sparsetrt.errors import InputError, ModelError
 from sparsetrt.exporter.backend import ops as backend_ops
+from sparsetrt.exporter.backend.coords import outside_grid
 
 if TYPE_CHECKING:
     from ..kernel_library import DeviceArray, KernelLibrary
@@ -72,9 +73,7 @@ def check_sites(where: str, indices: torch.Tensor, batch_size: int, spatial_shap
     wrap around), so refuse it."""
     if indices.numel() == 0:
         return
-    limits = torch.tensor([batch_size, *spatial_shape], dtype=torch.int64)
-    idx = indices.to(torch.int64)
-    bad = ((idx < 0) | (idx >= limits)).any(dim=1)
+    bad = outside_grid(indices, batch_size, spatial_shape)
     if bool(bad.any()):
         row = int(bad.nonzero()[0, 0])
         raise InputError(
