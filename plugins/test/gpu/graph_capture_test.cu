@@ -34,6 +34,24 @@ namespace K = sparsetrt::kernels;
 
 namespace {
 
+// enqueue() captured into a CUDA graph (global mode) and the graph replayed twice, check(replay) after each.
+template <typename Enqueue, typename Check>
+void replayCaptured(Enqueue&& enqueue, Check&& check) {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  enqueue();
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int replay = 0; replay < 2; ++replay) {
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    syncStream();
+    check(replay);
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+}
+
 void testGraph(std::mt19937& rng) {
   const auto sa = submAttrs({20, 40, 36}, {3, 3, 3}, {1, 1, 1});
   const auto ra = sparseAttrs({20, 40, 36}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, false, 2);
@@ -85,15 +103,7 @@ void testGraph(std::mt19937& rng) {
   EXPECT(ref_nb == expect, "graph: direct run neighbours differ from brute force");
   for (Dev<int32_t>* d : {&d_subm, &d_out_idx, &d_nb, &d_count, &d_inv}) d->fill(0);
   d_yh.fill(0), d_pool.fill(0), d_dense.fill(0), d_yf.fill(0);
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  enqueue();
-  CUDA_OK(cudaStreamEndCapture(stream, &graph));
-  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
-  for (int replay = 0; replay < 2; ++replay) {
-    CUDA_OK(cudaGraphLaunch(exec, stream));
-    syncStream();
+  replayCaptured(enqueue, [&](int replay) {
     EXPECT(sameBits(d_subm.get(), ref_subm) && sameBits(d_out_idx.get(m * 4), ref_out_idx) &&
                sameBits(d_nb.get(27 * m), ref_nb) && sameBits(d_inv.get(), ref_inv) &&
                sameBits(d_count.get(), ref_count),
@@ -101,9 +111,7 @@ void testGraph(std::mt19937& rng) {
     EXPECT(sameBits(d_yh.get(), ref_yh) && sameBits(d_yf.get(), ref_yf) && sameBits(d_pool.get(), ref_pool) &&
                sameBits(d_dense.get(), ref_dense),
            "graph replay %d: features differ from direct calls", replay);
-  }
-  CUDA_OK(cudaGraphExecDestroy(exec));
-  CUDA_OK(cudaGraphDestroy(graph));
+  });
 }
 
 // The three captured into a CUDA graph (global mode) and replayed twice: the same bits as direct calls (nothing
@@ -134,21 +142,11 @@ void mergeGraphCase(std::mt19937& rng) {
   const auto ref_out = d_out.get();
   for (Dev<int32_t>* d : {&d_unique, &d_inverse, &d_counts, &d_m, &d_kept, &d_mk}) d->fill(0);
   d_out.fill(0);
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  enqueue();
-  CUDA_OK(cudaStreamEndCapture(stream, &graph));
-  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
-  for (int replay = 0; replay < 2; ++replay) {
-    CUDA_OK(cudaGraphLaunch(exec, stream));
-    syncStream();
+  replayCaptured(enqueue, [&](int replay) {
     EXPECT(d_m.get()[0] == m && d_mk.get()[0] == mk && d_unique.get(m * k) == ref_unique &&
                d_inverse.get() == ref_inverse && d_kept.get(mk) == ref_kept && sameBits(d_out.get(), ref_out),
            "merge graph replay %d differs from direct calls", replay);
-  }
-  CUDA_OK(cudaGraphExecDestroy(exec));
-  CUDA_OK(cudaGraphDestroy(graph));
+  });
 }
 
 }  // namespace
