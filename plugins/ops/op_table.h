@@ -25,43 +25,6 @@
 
 namespace sparsetrt {
 
-// parse(toFields(a)) == a for the attributes the node's fields parse to (AttributeError if they are
-// refused): what IPluginV3's getFieldsToSerialize and createPlugin do to a plugin on an engine's round trip.
-inline bool roundTripSubmRulebook(const NodeDesc& node) {
-  const SubmRulebookAttrs a = parseSubmRulebook(node.name, node.fields, node.num_fields);
-  const std::vector<FieldValue> fields = toFields(a);
-  const std::vector<FieldView> views = viewsOf(fields);
-  return parseSubmRulebook(node.name, views.data(), static_cast<int32_t>(views.size())) == a;
-}
-
-inline bool roundTripSparseRulebook(const NodeDesc& node) {
-  const SparseRulebookAttrs a = parseSparseRulebook(node.name, node.fields, node.num_fields);
-  const std::vector<FieldValue> fields = toFields(a);
-  const std::vector<FieldView> views = viewsOf(fields);
-  return parseSparseRulebook(node.name, views.data(), static_cast<int32_t>(views.size())) == a;
-}
-
-inline bool roundTripSparseConv(const NodeDesc& node) {
-  const SparseConvAttrs a = parseSparseConv(node.name, node.fields, node.num_fields);
-  const std::vector<FieldValue> fields = toFields(a);
-  const std::vector<FieldView> views = viewsOf(fields);
-  return parseSparseConv(node.name, views.data(), static_cast<int32_t>(views.size())) == a;
-}
-
-inline bool roundTripDensify(const NodeDesc& node) {
-  const DensifyAttrs a = parseDensify(node.name, node.fields, node.num_fields);
-  const std::vector<FieldValue> fields = toFields(a);
-  const std::vector<FieldView> views = viewsOf(fields);
-  return parseDensify(node.name, views.data(), static_cast<int32_t>(views.size())) == a;
-}
-
-inline bool roundTripSegmentReduce(const NodeDesc& node) {
-  const SegmentReduceAttrs a = parseSegmentReduce(node.name, node.fields, node.num_fields);
-  const std::vector<FieldValue> fields = toFields(a);
-  const std::vector<FieldView> views = viewsOf(fields);
-  return parseSegmentReduce(node.name, views.data(), static_cast<int32_t>(views.size())) == a;
-}
-
 struct OpEntry {
   const char* name;
   CheckNodeFn check;
@@ -69,15 +32,15 @@ struct OpEntry {
 };
 
 inline constexpr OpEntry kOpTable[] = {
-    {"SubmRulebook", checkSubmRulebookNode, roundTripSubmRulebook},
-    {"SparseRulebook", checkSparseRulebookNode, roundTripSparseRulebook},
+    {"SubmRulebook", checkSubmRulebookNode, roundTrips<SubmRulebookAttrs, parseSubmRulebook>},
+    {"SparseRulebook", checkSparseRulebookNode, roundTrips<SparseRulebookAttrs, parseSparseRulebook>},
     {"InverseRulebook", checkInverseRulebookNode, nullptr},
     {"ConvPlan", checkConvPlanNode, nullptr},
-    {"SparseConv", checkSparseConvNode, roundTripSparseConv},
+    {"SparseConv", checkSparseConvNode, roundTrips<SparseConvAttrs, parseSparseConv>},
     {"SparseMaxPool", checkSparseMaxPoolNode, nullptr},
-    {"Densify", checkDensifyNode, roundTripDensify},
+    {"Densify", checkDensifyNode, roundTrips<DensifyAttrs, parseDensify>},
     {"UniqueSites", checkUniqueSitesNode, nullptr},
-    {"SegmentReduce", checkSegmentReduceNode, roundTripSegmentReduce},
+    {"SegmentReduce", checkSegmentReduceNode, roundTrips<SegmentReduceAttrs, parseSegmentReduce>},
     {"MaskRows", checkMaskRowsNode, nullptr},
 };
 

@@ -21,8 +21,8 @@ HashTableLayout hashTableLayout(int64_t max_keys, std::size_t base_offset) {
   t.capacity = hashCapacity(max_keys);
   const std::size_t capacity = sizeOf(t.capacity);
   t.keys_offset = alignUpSat(base_offset);
-  t.values_offset = alignUpSat(saturatingAdd(t.keys_offset, saturatingMul(capacity, sizeof(uint64_t))));
-  const std::size_t end = alignUpSat(saturatingAdd(t.values_offset, saturatingMul(capacity, sizeof(int32_t))));
+  t.values_offset = alignedEnd(t.keys_offset, saturatingMul(capacity, sizeof(uint64_t)));
+  const std::size_t end = alignedEnd(t.values_offset, saturatingMul(capacity, sizeof(int32_t)));
   t.bytes = end == SIZE_MAX ? SIZE_MAX : end - base_offset;
   return t;
 }

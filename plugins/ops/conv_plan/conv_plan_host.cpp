@@ -20,13 +20,11 @@ int64_t convPlanRows(int64_t kernel_volume) {
 }
 
 ConvPlanWorkspace convPlanWorkspace(int64_t num_out, int64_t kernel_volume) {
-  // Saturating, from TensorRT's int64 dims: a size too large saturates (TensorRT then fails to allocate) rather than
-  // wrapping around to a small one.
   ConvPlanWorkspace w;
   const std::size_t m = sizeOf(std::max<int64_t>(num_out, 1));
   const int64_t k = std::max<int64_t>(kernel_volume, 1);
   const std::size_t words = sizeOf(k / 32 + (k % 32 != 0));  // ceil(K / 32) with no K + 31 overflow
-  w.bytes = alignUpSat(saturatingAdd(w.masks_offset, saturatingMul(saturatingMul(words, m), sizeof(uint32_t))));
+  w.bytes = alignedEnd(w.masks_offset, saturatingMul(saturatingMul(words, m), sizeof(uint32_t)));
   return w;
 }
 

@@ -15,16 +15,14 @@ Dims segmentReduceOutput(const std::string& node, const Dims& features, const Di
 }
 
 SegmentReduceWorkspace segmentReduceWorkspace(int64_t num_in) {
-  // Saturating: N comes from TensorRT's int64 dims, and a size too large must saturate (TensorRT then fails to
-  // allocate) rather than wrap around to a small one.
   const int64_t n = std::max<int64_t>(num_in, 1);
   const std::size_t keys = saturatingMul(sizeOf(n), sizeof(uint64_t));
   SegmentReduceWorkspace w;
   w.keys_offset = 0;
-  w.alt_keys_offset = alignUpSat(saturatingAdd(w.keys_offset, keys));
-  w.sort_temp_offset = alignUpSat(saturatingAdd(w.alt_keys_offset, keys));
+  w.alt_keys_offset = alignedEnd(w.keys_offset, keys);
+  w.sort_temp_offset = alignedEnd(w.alt_keys_offset, keys);
   w.sort_temp_bytes = radixSortTempBound(n, 64);
-  w.bytes = alignUpSat(saturatingAdd(w.sort_temp_offset, w.sort_temp_bytes));
+  w.bytes = alignedEnd(w.sort_temp_offset, w.sort_temp_bytes);
   return w;
 }
 

@@ -92,11 +92,11 @@ SparseRulebookWorkspace sparseRulebookWorkspace(int64_t num_in, const RulebookGe
   const std::size_t key_bytes = saturatingMul(sizeOf(w.keys), sizeof(uint64_t));
   w.table = hashTableLayout(w.keys);
   w.unique_keys_offset = alignUpSat(w.table.bytes);
-  w.sorted_keys_offset = alignUpSat(saturatingAdd(w.unique_keys_offset, key_bytes));
-  w.counter_offset = alignUpSat(saturatingAdd(w.sorted_keys_offset, key_bytes));
-  w.sort_temp_offset = alignUpSat(saturatingAdd(w.counter_offset, 2 * sizeof(uint64_t)));
+  w.sorted_keys_offset = alignedEnd(w.unique_keys_offset, key_bytes);
+  w.counter_offset = alignedEnd(w.sorted_keys_offset, key_bytes);
+  w.sort_temp_offset = alignedEnd(w.counter_offset, 2 * sizeof(uint64_t));
   w.sort_temp_bytes = radixSortTempBound(w.keys, w.sort_bits);
-  w.bytes = alignUpSat(saturatingAdd(w.sort_temp_offset, w.sort_temp_bytes));
+  w.bytes = alignedEnd(w.sort_temp_offset, w.sort_temp_bytes);
   return w;
 }
 

@@ -43,6 +43,17 @@ std::vector<const Dims*> nodeInputs(const char* op, const NodeDesc& node);
 // The N a plugin sizes its workspace for from a dim TensorRT gives: unknown (-1) sizes for none.
 inline int64_t workspaceN(int64_t dim) { return dim < 0 ? 0 : dim; }
 
+// parse(toFields(a)) == a for the attributes the node's fields parse to (AttributeError if they are refused):
+// what IPluginV3's getFieldsToSerialize and createPlugin do to a plugin on an engine's round trip. The generated
+// op table (ops/op_table.h) lists it for every op with attributes, e.g. roundTrips<DensifyAttrs, parseDensify>.
+template <typename Attrs, Attrs (*Parse)(const std::string&, const FieldView*, int32_t)>
+bool roundTrips(const NodeDesc& node) {
+  const Attrs a = Parse(node.name, node.fields, node.num_fields);
+  const std::vector<FieldValue> fields = toFields(a);
+  const std::vector<FieldView> views = viewsOf(fields);
+  return Parse(node.name, views.data(), static_cast<int32_t>(views.size())) == a;
+}
+
 // A contract between parts of the host logic (what one function returns and another, or a plugin, relies on).
 // Broken, it is a bug, never bad input: std::logic_error, which the fuzzer reports as a finding.
 void requireContract(bool holds, const char* op, const char* contract);

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sparsetrt/checked.h"
 #include "sparsetrt/geometry.h"
 
 namespace sparsetrt {
@@ -20,6 +21,12 @@ constexpr std::size_t alignUp(std::size_t bytes, std::size_t alignment = kWorksp
 // alignUp that saturates: sizes computed from dims TensorRT hands us must never wrap around.
 constexpr std::size_t alignUpSat(std::size_t bytes) {
   return bytes > SIZE_MAX - kWorkspaceAlignment ? SIZE_MAX : alignUp(bytes);
+}
+// Where the next sub-buffer starts after one of `bytes` at `offset`. Saturating, like every size computed from the
+// int64 dims TensorRT hands us: a size too large saturates (TensorRT then fails to allocate it) instead of wrapping
+// around to a small one.
+inline std::size_t alignedEnd(std::size_t offset, std::size_t bytes) {
+  return alignUpSat(saturatingAdd(offset, bytes));
 }
 
 // Open-addressing hash table over int64 site keys: a power of two of at least twice the keys it must
