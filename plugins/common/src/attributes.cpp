@@ -16,7 +16,7 @@ namespace {
 [[noreturn]] void fail(const std::string& op, const std::string& node, const std::string& field,
                        const std::string& what) {
   std::ostringstream msg;
-  msg << "sparsetrt::" << op << " node '" << node << "'";
+  msg << nodeWhere(op, node);
   if (!field.empty()) msg << ", attribute '" << field << "'";
   msg << ": " << what;
   throw AttributeError(msg.str());
@@ -34,12 +34,6 @@ std::string str(const std::vector<int32_t>& v) {
 // Applied from the generated table (sparsetrt/op_rules.h), in the order and with the messages of the Python
 // side (exporter/schema/rules.py): each attribute in schema order (length, min, max, values, finite), then
 // the rules across attributes.
-
-const OpRules& rulesOf(const char* op) {
-  for (const OpRules& r : kOpRules)
-    if (std::strcmp(r.op, op) == 0) return r;
-  throw std::logic_error(std::string("no schema rules for op ") + op);
-}
 
 const FieldValue* findField(const std::vector<FieldValue>& fields, const char* name) {
   for (const FieldValue& f : fields)
@@ -193,6 +187,16 @@ void checkRule(const char* op, const std::string& node, const CrossRule& r, cons
 }
 
 }  // namespace
+
+const OpRules& rulesOf(const char* op) {
+  for (const OpRules& r : kOpRules)
+    if (std::strcmp(r.op, op) == 0) return r;
+  throw std::logic_error(std::string("no schema rules for op ") + op);
+}
+
+std::string nodeWhere(const std::string& op, const std::string& node) {
+  return "sparsetrt::" + op + " node '" + node + "'";
+}
 
 FieldView FieldValue::view() const {
   if (type == FieldType::kFloat32) return FieldView{name.c_str(), type, &f, 1};

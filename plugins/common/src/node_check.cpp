@@ -1,6 +1,5 @@
 #include "sparsetrt/node_check.h"
 
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -9,11 +8,8 @@
 namespace sparsetrt {
 
 std::vector<const Dims*> nodeInputs(const char* op, const NodeDesc& node) {
-  const OpRules* rules = nullptr;
-  for (const OpRules& r : kOpRules)
-    if (std::strcmp(r.op, op) == 0) rules = &r;
-  if (rules == nullptr) throw std::logic_error(std::string("no schema rules for op ") + op);
-  const std::string where = std::string("sparsetrt::") + op + " node '" + node.name + "'";
+  const OpRules* rules = &rulesOf(op);
+  const std::string where = nodeWhere(op, node.name);
   if (node.inputs.size() > rules->num_inputs)
     throw ShapeError(where + ": expected at most " + std::to_string(rules->num_inputs) + " inputs, got " +
                      std::to_string(node.inputs.size()));

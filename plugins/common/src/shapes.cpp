@@ -78,11 +78,8 @@ Wide dimValue(const std::string& expression, const std::vector<Bound>& bound) {
 // spatial_shape, every dim name the same size wherever it appears (weight's K is the rulebook's K), and
 // alternatives ("K|K+1+ceil(K/32)") once the names they use are bound. ndim < 0: the op has no spatial_shape.
 void checkInputs(const char* op, const std::string& node, int64_t ndim, const std::vector<const Dims*>& inputs) {
-  const OpRules* rules = nullptr;
-  for (const OpRules& r : kOpRules)
-    if (std::strcmp(r.op, op) == 0) rules = &r;
-  if (rules == nullptr) throw std::logic_error(std::string("no schema rules for op ") + op);
-  const std::string where = std::string("sparsetrt::") + op + " node '" + node + "'";
+  const OpRules* rules = &rulesOf(op);
+  const std::string where = nodeWhere(op, node);
   struct Bound {
     std::string symbol;
     int64_t size;

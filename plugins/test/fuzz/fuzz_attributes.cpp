@@ -139,12 +139,6 @@ void require(bool ok) {
   if (!ok) __builtin_trap();
 }
 
-const OpRules& rulesOf(const char* op) {
-  for (const OpRules& r : kOpRules)
-    if (std::strcmp(r.op, op) == 0) return r;
-  __builtin_trap();  // op_rules.h and op_fields.h come from the same schema
-}
-
 void exercise(const OpEntry& op, const std::vector<FieldValue>& fields, Bytes& in) {
   const std::vector<FieldView> views = viewsOf(fields);
   NodeDesc node;

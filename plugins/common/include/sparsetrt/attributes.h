@@ -24,6 +24,15 @@ class AttributeError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+struct OpRules;  // sparsetrt/op_rules.h
+
+// The schema's rules of `op` (its attribute rules, its inputs and their symbolic shapes); std::logic_error for an op
+// the schema lacks (op_rules.h and op_fields.h come from the same schema, so that is a bug).
+const OpRules& rulesOf(const char* op);
+
+// How every message names a node: "sparsetrt::<op> node '<node>'" (the Python side writes the same).
+std::string nodeWhere(const std::string& op, const std::string& node);
+
 // A borrowed field, as TensorRT hands it to a creator: data points at `length` int32 or float values.
 struct FieldView {
   const char* name;
